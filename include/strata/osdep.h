@@ -28,6 +28,10 @@
 
 #include <glib.h>
 
+#include "config-host.h"
+
+typedef struct Error Error;
+
 /* Marks functions that may only be called from coroutine context. */
 #define coroutine_fn
 

@@ -117,6 +117,8 @@ def filter_imgfmt(text):
 
 
 def filter_prog_names(text):
+    text = re.sub(r'^[^ :\n]*/(strata|qemu)-(img|io|nbd|storage-daemon):',
+                  r'\1-\2:', text, flags=re.M)
     text = re.sub(r'^strata-(img|io|nbd|storage-daemon|vma)([: ])',
                   r'qemu-\1\2', text, flags=re.M)
     text = re.sub(r'^(Usage: )strata-(img|io|nbd|storage-daemon)\b',

@@ -429,6 +429,9 @@ bool is_valid_option_list(const char *param)
 {
     const char *p = param;
 
+    if (!*p) {
+        return false;               /* qemu-img refuses "-o ''" too */
+    }
     while (*p) {
         g_autofree char *value = NULL;
 

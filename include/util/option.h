@@ -115,7 +115,7 @@ QemuOpts *qemu_opts_parse_full(QemuOptsList *list, const char *params,
 bool has_help_option(const char *param);
 /*
  * False for option strings qemu-img refuses ("Invalid option list"): an
- * empty element, a trailing ',', or an element starting with ','.
+ * empty string or element, a trailing ',', or an element starting with ','.
  */
 bool is_valid_option_list(const char *param);
 

@@ -1,0 +1,1827 @@
+/*
+ * The block graph: driver registry, opening nodes (options, probing,
+ * protocols, children, backing files), node names, permissions, and
+ * reference counting.
+ */
+#include "strata/osdep.h"
+#include "block/block_int.h"
+#include "block/block-backend.h"
+#include "util/cutils.h"
+#include "util/option.h"
+#include "util/qdict.h"
+
+#define BLOCK_PROBE_READ_SIZE 2048
+
+static QLIST_HEAD(, BlockDriver) bdrv_drivers =
+    QLIST_HEAD_INITIALIZER(bdrv_drivers);
+static QTAILQ_HEAD(, BlockDriverState) graph_bdrv_states =
+    QTAILQ_HEAD_INITIALIZER(graph_bdrv_states);
+static QTAILQ_HEAD(, BlockDriverState) all_bdrv_states =
+    QTAILQ_HEAD_INITIALIZER(all_bdrv_states);
+
+const char *const PreallocMode_str[] = {
+    [PREALLOC_MODE_OFF] = "off",
+    [PREALLOC_MODE_METADATA] = "metadata",
+    [PREALLOC_MODE_FALLOC] = "falloc",
+    [PREALLOC_MODE_FULL] = "full",
+};
+
+int prealloc_mode_parse(const char *str, PreallocMode def, Error **errp)
+{
+    if (!str) {
+        return def;
+    }
+    for (int i = 0; i < PREALLOC_MODE__MAX; i++) {
+        if (!strcmp(str, PreallocMode_str[i])) {
+            return i;
+        }
+    }
+    error_setg(errp, "Invalid parameter '%s'", str);
+    return -EINVAL;
+}
+
+/* ---- driver registry ---- */
+
+void bdrv_register(BlockDriver *bdrv)
+{
+    QLIST_INSERT_HEAD(&bdrv_drivers, bdrv, list);
+}
+
+void bdrv_init(void)
+{
+    static bool done;
+
+    if (done) {
+        return;
+    }
+    done = true;
+    qemu_init_main_loop();
+    bdrv_register(&bdrv_file);
+    bdrv_register(&bdrv_host_device);
+    bdrv_register(&bdrv_raw);
+    bdrv_register(&bdrv_null_co);
+    bdrv_register(&bdrv_null_aio);
+}
+
+BlockDriver *bdrv_find_format(const char *format_name)
+{
+    BlockDriver *drv;
+
+    QLIST_FOREACH(drv, &bdrv_drivers, list) {
+        if (!strcmp(drv->format_name, format_name)) {
+            return drv;
+        }
+    }
+    return NULL;
+}
+
+bool bdrv_is_whitelisted(BlockDriver *drv, bool read_only)
+{
+    return true;
+}
+
+bool bdrv_uses_whitelist(void)
+{
+    return false;
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void bdrv_iterate_format(void (*fn)(void *opaque, const char *name),
+                         void *opaque, bool read_only)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new();
+    BlockDriver *drv;
+
+    QLIST_FOREACH(drv, &bdrv_drivers, list) {
+        if (drv->format_name) {
+            g_ptr_array_add(names, (gpointer)drv->format_name);
+        }
+    }
+    g_ptr_array_sort(names, compare_strings);
+    for (guint i = 0; i < names->len; i++) {
+        fn(opaque, g_ptr_array_index(names, i));
+    }
+}
+
+/* "proto:rest" with no '/' before the colon names a protocol. */
+static bool path_has_protocol(const char *path)
+{
+    const char *p = path + strcspn(path, ":/");
+
+    return *p == ':';
+}
+
+static int path_is_absolute(const char *path)
+{
+    return path[0] == '/';
+}
+
+BlockDriver *bdrv_find_protocol(const char *filename,
+                                bool allow_protocol_prefix, Error **errp)
+{
+    BlockDriver *drv;
+    g_autofree char *protocol = NULL;
+    int score_max = 0;
+    BlockDriver *best = NULL;
+
+    /* Host devices are recognised by their path. */
+    QLIST_FOREACH(drv, &bdrv_drivers, list) {
+        if (drv->bdrv_probe_device) {
+            int score = drv->bdrv_probe_device(filename);
+            if (score > score_max) {
+                score_max = score;
+                best = drv;
+            }
+        }
+    }
+    if (best) {
+        return best;
+    }
+    if (!path_has_protocol(filename) || !allow_protocol_prefix) {
+        return &bdrv_file;
+    }
+    protocol = g_strndup(filename, strcspn(filename, ":"));
+    QLIST_FOREACH(drv, &bdrv_drivers, list) {
+        if (drv->protocol_name && !strcmp(drv->protocol_name, protocol)) {
+            return drv;
+        }
+    }
+    error_setg(errp, "Unknown protocol '%s'", protocol);
+    return NULL;
+}
+
+const char *bdrv_get_format_name(BlockDriverState *bs)
+{
+    return bs->drv ? bs->drv->format_name : NULL;
+}
+
+/* ---- permissions ---- */
+
+static const char *const perm_names[] = {
+    "consistent read", "write", "write unchanged", "resize",
+};
+
+const char *bdrv_perm_name(uint64_t perm)
+{
+    for (int i = 0; i < BLK_PERM_MAX_BITS; i++) {
+        if (perm == (1ULL << i)) {
+            return perm_names[i];
+        }
+    }
+    return NULL;
+}
+
+char *bdrv_perm_names(uint64_t perm)
+{
+    GString *s = g_string_new(NULL);
+
+    for (int i = 0; i < BLK_PERM_MAX_BITS; i++) {
+        if (perm & (1ULL << i)) {
+            if (s->len) {
+                g_string_append(s, ", ");
+            }
+            g_string_append(s, perm_names[i]);
+        }
+    }
+    return g_string_free(s, false);
+}
+
+void bdrv_get_cumulative_perm(BlockDriverState *bs, uint64_t *perm,
+                              uint64_t *shared_perm)
+{
+    BdrvChild *c;
+    uint64_t p = 0, s = BLK_PERM_ALL;
+
+    QLIST_FOREACH(c, &bs->parents, next_parent) {
+        p |= c->perm;
+        s &= c->shared_perm;
+    }
+    *perm = p;
+    *shared_perm = s;
+}
+
+void bdrv_filter_default_perms(BlockDriverState *bs, BdrvChild *c,
+                               BdrvChildRole role, uint64_t perm,
+                               uint64_t shared, uint64_t *nperm,
+                               uint64_t *nshared)
+{
+    *nperm = perm & BLK_PERM_ALL;
+    *nshared = shared & BLK_PERM_ALL;
+}
+
+static void default_perms_for_cow(BlockDriverState *bs, uint64_t perm,
+                                  uint64_t shared, uint64_t *nperm,
+                                  uint64_t *nshared)
+{
+    /* A backing file is only ever read, and only if the parent reads. */
+    perm &= BLK_PERM_CONSISTENT_READ;
+    /* Parents that accept changing data accept a changing backing file. */
+    if (shared & BLK_PERM_WRITE_UNCHANGED) {
+        shared = BLK_PERM_WRITE | BLK_PERM_RESIZE;
+    } else {
+        shared = 0;
+    }
+    shared |= BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
+    if (bs->open_flags & BDRV_O_INACTIVE) {
+        shared |= BLK_PERM_WRITE | BLK_PERM_RESIZE;
+    }
+    *nperm = perm;
+    *nshared = shared;
+}
+
+static void default_perms_for_storage(BlockDriverState *bs,
+                                      BdrvChildRole role, uint64_t perm,
+                                      uint64_t shared, uint64_t *nperm,
+                                      uint64_t *nshared)
+{
+    int flags = bs->open_flags;
+
+    if (role & BDRV_CHILD_FILTERED) {
+        bdrv_filter_default_perms(bs, NULL, role, perm, shared, nperm,
+                                  nshared);
+        return;
+    }
+    perm &= BLK_PERM_ALL;
+    shared &= BLK_PERM_ALL;
+    if (role & BDRV_CHILD_METADATA) {
+        /* Metadata may be written even when the guest does not write. */
+        if (bdrv_is_writable(bs)) {
+            perm |= BLK_PERM_WRITE | BLK_PERM_RESIZE;
+        }
+        /* Metadata must stay consistent: nobody else writes or resizes. */
+        if (!(flags & BDRV_O_NO_IO)) {
+            perm |= BLK_PERM_CONSISTENT_READ;
+        }
+        shared &= ~(BLK_PERM_WRITE | BLK_PERM_RESIZE);
+    }
+    if (role & BDRV_CHILD_DATA) {
+        /* The format may rely on the size of its data file. */
+        shared &= ~BLK_PERM_RESIZE;
+        if (perm & BLK_PERM_WRITE_UNCHANGED) {
+            perm |= BLK_PERM_WRITE;
+        }
+        /* Writing may extend the file past its end. */
+        if (perm & BLK_PERM_WRITE) {
+            perm |= BLK_PERM_RESIZE;
+        }
+    }
+    if (flags & BDRV_O_INACTIVE) {
+        shared |= BLK_PERM_WRITE | BLK_PERM_RESIZE;
+    }
+    *nperm = perm;
+    *nshared = shared;
+}
+
+void bdrv_default_perms(BlockDriverState *bs, BdrvChild *c,
+                        BdrvChildRole role, uint64_t perm, uint64_t shared,
+                        uint64_t *nperm, uint64_t *nshared)
+{
+    if (role & BDRV_CHILD_COW) {
+        default_perms_for_cow(bs, perm, shared, nperm, nshared);
+    } else if (role & (BDRV_CHILD_METADATA | BDRV_CHILD_DATA |
+                       BDRV_CHILD_FILTERED)) {
+        default_perms_for_storage(bs, role, perm, shared, nperm, nshared);
+    } else {
+        *nperm = perm & BLK_PERM_ALL;
+        *nshared = shared & BLK_PERM_ALL;
+    }
+}
+
+static char *child_user_desc(BdrvChild *c)
+{
+    if (c->klass->get_parent_desc) {
+        return c->klass->get_parent_desc(c);
+    }
+    return g_strdup("another user");
+}
+
+/* Can @a's user live with what @b's user does? */
+static bool child_allows(BdrvChild *a, BdrvChild *b, Error **errp)
+{
+    g_autofree char *a_user = NULL;
+    g_autofree char *b_user = NULL;
+    g_autofree char *perms = NULL;
+    const char *node = b->bs->node_name;
+
+    if ((b->perm & a->shared_perm) == b->perm) {
+        return true;
+    }
+    a_user = child_user_desc(a);
+    b_user = child_user_desc(b);
+    perms = bdrv_perm_names(b->perm & ~a->shared_perm);
+    error_setg(errp, "Permission conflict on node '%s': permissions '%s' are "
+               "both required by %s (uses node '%s' as '%s' child) and "
+               "unshared by %s (uses node '%s' as '%s' child).",
+               node, perms, b_user, node, b->name, a_user, node, a->name);
+    return false;
+}
+
+static bool parents_compatible(BlockDriverState *bs, Error **errp)
+{
+    BdrvChild *a, *b;
+
+    if (bs->force_share) {
+        return true;
+    }
+    QLIST_FOREACH(a, &bs->parents, next_parent) {
+        QLIST_FOREACH(b, &bs->parents, next_parent) {
+            if (a != b && !child_allows(a, b, errp)) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+typedef struct PermUpdate {
+    GArray *saved;          /* SavedEdge */
+    GPtrArray *checked;     /* protocol nodes whose check_perm succeeded */
+} PermUpdate;
+
+typedef struct SavedEdge {
+    BdrvChild *c;
+    uint64_t perm;
+    uint64_t shared;
+} SavedEdge;
+
+static int update_node_perms(BlockDriverState *bs, PermUpdate *u,
+                             Error **errp)
+{
+    BdrvChild *c;
+    uint64_t perm, shared;
+
+    if (!parents_compatible(bs, errp)) {
+        return -EPERM;
+    }
+    bdrv_get_cumulative_perm(bs, &perm, &shared);
+    if (bs->force_share) {
+        shared = BLK_PERM_ALL;
+    }
+    if (bs->drv && bs->drv->bdrv_check_perm) {
+        int ret = bs->drv->bdrv_check_perm(bs, perm, shared, errp);
+        if (ret < 0) {
+            return ret;
+        }
+        g_ptr_array_add(u->checked, bs);
+    }
+    QLIST_FOREACH(c, &bs->children, next) {
+        uint64_t nperm = 0, nshared = BLK_PERM_ALL;
+        SavedEdge saved = { c, c->perm, c->shared_perm };
+        int ret;
+
+        if (bs->drv && bs->drv->bdrv_child_perm) {
+            bs->drv->bdrv_child_perm(bs, c, c->role, perm, shared, &nperm,
+                                     &nshared);
+        } else {
+            bdrv_default_perms(bs, c, c->role, perm, shared, &nperm,
+                               &nshared);
+        }
+        if (c->bs->force_share) {
+            nshared = BLK_PERM_ALL;
+        }
+        g_array_append_val(u->saved, saved);
+        c->perm = nperm;
+        c->shared_perm = nshared;
+        ret = update_node_perms(c->bs, u, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+int bdrv_refresh_perms(BlockDriverState *bs, Error **errp)
+{
+    PermUpdate u = {
+        .saved = g_array_new(false, false, sizeof(SavedEdge)),
+        .checked = g_ptr_array_new(),
+    };
+    int ret = update_node_perms(bs, &u, errp);
+
+    for (guint i = 0; i < u.checked->len; i++) {
+        BlockDriverState *p = g_ptr_array_index(u.checked, i);
+
+        if (ret < 0) {
+            if (p->drv->bdrv_abort_perm_update) {
+                p->drv->bdrv_abort_perm_update(p);
+            }
+        } else if (p->drv->bdrv_set_perm) {
+            uint64_t perm, shared;
+
+            bdrv_get_cumulative_perm(p, &perm, &shared);
+            if (p->force_share) {
+                shared = BLK_PERM_ALL;
+            }
+            p->drv->bdrv_set_perm(p, perm, shared);
+        }
+    }
+    if (ret < 0) {
+        /* Restore edges in reverse order of change. */
+        for (guint i = u.saved->len; i-- > 0;) {
+            SavedEdge *s = &g_array_index(u.saved, SavedEdge, i);
+            s->c->perm = s->perm;
+            s->c->shared_perm = s->shared;
+        }
+    }
+    g_array_free(u.saved, true);
+    g_ptr_array_free(u.checked, true);
+    return ret;
+}
+
+int bdrv_child_try_set_perm(BdrvChild *c, uint64_t perm, uint64_t shared,
+                            Error **errp)
+{
+    uint64_t old_perm = c->perm, old_shared = c->shared_perm;
+    int ret;
+
+    c->perm = perm;
+    c->shared_perm = shared;
+    ret = bdrv_refresh_perms(c->bs, errp);
+    if (ret < 0) {
+        c->perm = old_perm;
+        c->shared_perm = old_shared;
+        bdrv_refresh_perms(c->bs, NULL);
+    }
+    return ret;
+}
+
+/* ---- node names ---- */
+
+static uint64_t node_name_counter;
+
+static void assign_node_name(BlockDriverState *bs, const char *node_name,
+                             Error **errp)
+{
+    g_autofree char *gen = NULL;
+
+    if (!node_name) {
+        /* QEMU's form: "#block" + counter + two random digits. */
+        gen = g_strdup_printf("#block%" PRIu64 "%02d", node_name_counter++,
+                              g_random_int_range(0, 100));
+        node_name = gen;
+    } else if (!id_wellformed(node_name)) {
+        error_setg(errp, "Invalid node-name: '%s'", node_name);
+        return;
+    } else if (blk_by_name(node_name)) {
+        error_setg(errp, "node-name=%s is conflicting with a device id",
+                   node_name);
+        return;
+    }
+    if (bdrv_find_node(node_name)) {
+        error_setg(errp, "Duplicate nodes with node-name='%s'", node_name);
+        return;
+    }
+    if (strlen(node_name) >= sizeof(bs->node_name)) {
+        error_setg(errp, "Node name too long");
+        return;
+    }
+    g_strlcpy(bs->node_name, node_name, sizeof(bs->node_name));
+    QTAILQ_INSERT_TAIL(&graph_bdrv_states, bs, node_list);
+}
+
+BlockDriverState *bdrv_find_node(const char *node_name)
+{
+    BlockDriverState *bs;
+
+    QTAILQ_FOREACH(bs, &graph_bdrv_states, node_list) {
+        if (!strcmp(node_name, bs->node_name)) {
+            return bs;
+        }
+    }
+    return NULL;
+}
+
+BlockDriverState *bdrv_next_node(BlockDriverState *bs)
+{
+    return bs ? QTAILQ_NEXT(bs, node_list) : QTAILQ_FIRST(&graph_bdrv_states);
+}
+
+BlockDriverState *bdrv_next_all_states(BlockDriverState *bs)
+{
+    return bs ? QTAILQ_NEXT(bs, bs_list) : QTAILQ_FIRST(&all_bdrv_states);
+}
+
+const char *bdrv_get_node_name(const BlockDriverState *bs)
+{
+    return bs->node_name;
+}
+
+const char *bdrv_get_device_name(const BlockDriverState *bs)
+{
+    BlockBackend *blk = blk_by_root_bs((BlockDriverState *)bs);
+
+    return blk ? blk_name(blk) : "";
+}
+
+const char *bdrv_get_device_or_node_name(const BlockDriverState *bs)
+{
+    const char *name = bdrv_get_device_name(bs);
+
+    return *name ? name : bs->node_name;
+}
+
+BlockDriverState *bdrv_lookup_bs(const char *device, const char *node_name,
+                                 Error **errp)
+{
+    if (device) {
+        BlockBackend *blk = blk_by_name(device);
+
+        if (blk) {
+            BlockDriverState *bs = blk_bs(blk);
+            if (!bs) {
+                error_setg(errp, "Device '%s' has no medium", device);
+            }
+            return bs;
+        }
+    }
+    if (node_name) {
+        BlockDriverState *bs = bdrv_find_node(node_name);
+
+        if (bs) {
+            return bs;
+        }
+    }
+    error_setg(errp, "Cannot find device=\'%s\' nor node-name=\'%s\'",
+               device ? device : "", node_name ? node_name : "");
+    return NULL;
+}
+
+/* ---- simple properties ---- */
+
+int bdrv_refresh_total_bytes(BlockDriverState *bs)
+{
+    int64_t len;
+
+    if (!bs->drv) {
+        return -ENOMEDIUM;
+    }
+    if (!bs->drv->bdrv_getlength) {
+        return 0;
+    }
+    len = bs->drv->bdrv_getlength(bs);
+    if (len < 0) {
+        return len;
+    }
+    bs->total_bytes = len;
+    return 0;
+}
+
+int64_t bdrv_getlength(BlockDriverState *bs)
+{
+    if (!bs || !bs->drv) {
+        return -ENOMEDIUM;
+    }
+    if (bs->drv->has_variable_length) {
+        int ret = bdrv_refresh_total_bytes(bs);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    return bs->total_bytes;
+}
+
+int64_t bdrv_nb_sectors(BlockDriverState *bs)
+{
+    int64_t len = bdrv_getlength(bs);
+
+    return len < 0 ? len : DIV_ROUND_UP(len, BDRV_SECTOR_SIZE);
+}
+
+int64_t bdrv_get_allocated_file_size(BlockDriverState *bs)
+{
+    BlockDriver *drv = bs->drv;
+    BdrvChild *c;
+    int64_t total = 0;
+
+    if (!drv) {
+        return -ENOMEDIUM;
+    }
+    if (drv->bdrv_get_allocated_file_size) {
+        return drv->bdrv_get_allocated_file_size(bs);
+    }
+    if (drv->protocol_name) {
+        return -ENOTSUP;
+    }
+    if (drv->is_filter) {
+        return bs->file ? bdrv_get_allocated_file_size(bs->file->bs)
+                        : -ENOMEDIUM;
+    }
+    /* Sum of the storage children (not the backing chain). */
+    QLIST_FOREACH(c, &bs->children, next) {
+        if (c->role & (BDRV_CHILD_DATA | BDRV_CHILD_METADATA)) {
+            int64_t n = bdrv_get_allocated_file_size(c->bs);
+            if (n < 0) {
+                return n;
+            }
+            total += n;
+        }
+    }
+    return total;
+}
+
+int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
+{
+    memset(bdi, 0, sizeof(*bdi));
+    if (!bs->drv) {
+        return -ENOMEDIUM;
+    }
+    if (!bs->drv->bdrv_get_info) {
+        BlockDriverState *filtered = bdrv_filter_bs(bs);
+        return filtered ? bdrv_get_info(filtered, bdi) : -ENOTSUP;
+    }
+    return bs->drv->bdrv_get_info(bs, bdi);
+}
+
+bool bdrv_is_read_only(BlockDriverState *bs)
+{
+    return bs->read_only;
+}
+
+bool bdrv_is_writable(BlockDriverState *bs)
+{
+    return !bs->read_only && !(bs->open_flags & BDRV_O_INACTIVE);
+}
+
+bool bdrv_is_sg(BlockDriverState *bs)
+{
+    return bs->sg;
+}
+
+bool bdrv_is_encrypted(BlockDriverState *bs)
+{
+    return bs->encrypted;
+}
+
+int bdrv_get_flags(BlockDriverState *bs)
+{
+    return bs->open_flags;
+}
+
+const char *bdrv_get_filename(BlockDriverState *bs)
+{
+    return bs->filename;
+}
+
+BlockDriverState *bdrv_cow_bs(BlockDriverState *bs)
+{
+    if (!bs || !bs->drv || bs->drv->is_filter) {
+        return NULL;
+    }
+    return child_bs(bs->backing);
+}
+
+BlockDriverState *bdrv_filter_bs(BlockDriverState *bs)
+{
+    if (!bs || !bs->drv || !bs->drv->is_filter) {
+        return NULL;
+    }
+    /* Filters use either file or backing for their filtered child. */
+    return bs->backing ? bs->backing->bs : child_bs(bs->file);
+}
+
+BlockDriverState *bdrv_filter_or_cow_bs(BlockDriverState *bs)
+{
+    BlockDriverState *f = bdrv_filter_bs(bs);
+
+    return f ? f : bdrv_cow_bs(bs);
+}
+
+BlockDriverState *bdrv_backing_chain_next(BlockDriverState *bs)
+{
+    return bdrv_skip_filters(bdrv_cow_bs(bdrv_skip_filters(bs)));
+}
+
+BlockDriverState *bdrv_skip_filters(BlockDriverState *bs)
+{
+    while (bs && bs->drv && bs->drv->is_filter) {
+        bs = bdrv_filter_bs(bs);
+    }
+    return bs;
+}
+
+BlockDriverState *bdrv_primary_bs(BlockDriverState *bs)
+{
+    return child_bs(bs->file);
+}
+
+uint32_t bdrv_get_request_alignment(BlockDriverState *bs)
+{
+    return bs->bl.request_alignment ? bs->bl.request_alignment : 1;
+}
+
+size_t bdrv_opt_mem_align(BlockDriverState *bs)
+{
+    if (!bs || !bs->drv) {
+        return MAX(4096, qemu_real_host_page_size());
+    }
+    return bs->bl.opt_mem_alignment;
+}
+
+size_t bdrv_min_mem_align(BlockDriverState *bs)
+{
+    if (!bs || !bs->drv) {
+        return MAX(4096, qemu_real_host_page_size());
+    }
+    return bs->bl.min_mem_alignment;
+}
+
+void *qemu_blockalign(BlockDriverState *bs, size_t size)
+{
+    return qemu_memalign(bdrv_opt_mem_align(bs), size);
+}
+
+void *qemu_try_blockalign(BlockDriverState *bs, size_t size)
+{
+    return qemu_try_memalign(bdrv_opt_mem_align(bs), size);
+}
+
+void *qemu_blockalign0(BlockDriverState *bs, size_t size)
+{
+    return memset(qemu_blockalign(bs, size), 0, size);
+}
+
+void bdrv_refresh_limits(BlockDriverState *bs, Error **errp)
+{
+    BdrvChild *c;
+    BlockLimits *bl = &bs->bl;
+
+    memset(bl, 0, sizeof(*bl));
+    if (!bs->drv) {
+        return;
+    }
+    /* Start from what the children need (data and metadata children). */
+    bl->request_alignment = 1;
+    QLIST_FOREACH(c, &bs->children, next) {
+        if (c->role & (BDRV_CHILD_DATA | BDRV_CHILD_FILTERED |
+                       BDRV_CHILD_METADATA)) {
+            BlockLimits *cl = &c->bs->bl;
+
+            if (bs->drv->is_filter ||
+                (c->role & BDRV_CHILD_FILTERED)) {
+                bl->request_alignment = MAX(bl->request_alignment,
+                                            cl->request_alignment);
+                bl->pdiscard_alignment = cl->pdiscard_alignment;
+                bl->max_pdiscard = cl->max_pdiscard;
+                bl->pwrite_zeroes_alignment = cl->pwrite_zeroes_alignment;
+                bl->max_pwrite_zeroes = cl->max_pwrite_zeroes;
+                bl->max_transfer = cl->max_transfer;
+                bl->opt_transfer = cl->opt_transfer;
+                bl->max_iov = cl->max_iov;
+            }
+            bl->min_mem_alignment = MAX(bl->min_mem_alignment,
+                                        cl->min_mem_alignment);
+            bl->opt_mem_alignment = MAX(bl->opt_mem_alignment,
+                                        cl->opt_mem_alignment);
+        }
+    }
+    if (!bl->min_mem_alignment) {
+        bl->min_mem_alignment = 512;
+    }
+    if (!bl->opt_mem_alignment) {
+        bl->opt_mem_alignment = qemu_real_host_page_size();
+    }
+    if (bs->drv->bdrv_refresh_limits) {
+        bs->drv->bdrv_refresh_limits(bs, errp);
+    }
+}
+
+/* ---- option helpers ---- */
+
+int bdrv_parse_cache_mode(const char *mode, int *flags, bool *writethrough)
+{
+    *flags &= ~BDRV_O_CACHE_MASK;
+    if (!strcmp(mode, "off") || !strcmp(mode, "none")) {
+        *writethrough = false;
+        *flags |= BDRV_O_NOCACHE;
+    } else if (!strcmp(mode, "directsync")) {
+        *writethrough = true;
+        *flags |= BDRV_O_NOCACHE;
+    } else if (!strcmp(mode, "writeback")) {
+        *writethrough = false;
+    } else if (!strcmp(mode, "unsafe")) {
+        *writethrough = false;
+        *flags |= BDRV_O_NO_FLUSH;
+    } else if (!strcmp(mode, "writethrough")) {
+        *writethrough = true;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+int bdrv_parse_discard_flags(const char *mode, int *flags)
+{
+    *flags &= ~BDRV_O_UNMAP;
+    if (!strcmp(mode, "off") || !strcmp(mode, "ignore")) {
+        /* nothing */
+    } else if (!strcmp(mode, "on") || !strcmp(mode, "unmap")) {
+        *flags |= BDRV_O_UNMAP;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+int bdrv_parse_aio(const char *mode, int *flags)
+{
+    *flags &= ~(BDRV_O_NATIVE_AIO | BDRV_O_IO_URING);
+    if (!strcmp(mode, "threads")) {
+        /* nothing */
+    } else if (!strcmp(mode, "native")) {
+        *flags |= BDRV_O_NATIVE_AIO;
+    } else if (!strcmp(mode, "io_uring")) {
+        *flags |= BDRV_O_IO_URING;
+    } else {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* ---- child edges ---- */
+
+static char *bds_parent_desc(BdrvChild *c)
+{
+    BlockDriverState *parent = c->opaque;
+
+    return g_strdup_printf("node '%s'", parent->node_name);
+}
+
+static void bds_drained_begin(BdrvChild *c)
+{
+    bdrv_drained_begin(c->opaque);
+}
+
+static void bds_drained_end(BdrvChild *c)
+{
+    bdrv_drained_end(c->opaque);
+}
+
+const BdrvChildClass child_of_bds = {
+    .parent_is_bds = true,
+    .get_parent_desc = bds_parent_desc,
+    .drained_begin = bds_drained_begin,
+    .drained_end = bds_drained_end,
+};
+
+BdrvChild *bdrv_root_attach_child(BlockDriverState *child_bs,
+                                  const char *child_name,
+                                  const BdrvChildClass *child_class,
+                                  BdrvChildRole child_role,
+                                  uint64_t perm, uint64_t shared_perm,
+                                  void *opaque, Error **errp)
+{
+    BdrvChild *c = g_new0(BdrvChild, 1);
+
+    *c = (BdrvChild) {
+        .bs = child_bs,
+        .name = g_strdup(child_name),
+        .klass = child_class,
+        .role = child_role,
+        .perm = perm,
+        .shared_perm = shared_perm,
+        .opaque = opaque,
+    };
+    QLIST_INSERT_HEAD(&child_bs->parents, c, next_parent);
+    if (bdrv_refresh_perms(child_bs, errp) < 0) {
+        QLIST_REMOVE(c, next_parent);
+        bdrv_refresh_perms(child_bs, NULL);
+        g_free(c->name);
+        g_free(c);
+        return NULL;
+    }
+    bdrv_ref(child_bs);
+    return c;
+}
+
+void bdrv_root_unref_child(BdrvChild *child)
+{
+    BlockDriverState *bs = child->bs;
+
+    QLIST_REMOVE(child, next_parent);
+    bdrv_refresh_perms(bs, NULL);
+    g_free(child->name);
+    g_free(child);
+    bdrv_unref(bs);
+}
+
+BdrvChild *bdrv_attach_child(BlockDriverState *parent_bs,
+                             BlockDriverState *child,
+                             const char *child_name,
+                             const BdrvChildClass *child_class,
+                             BdrvChildRole child_role, Error **errp)
+{
+    BdrvChild *c = g_new0(BdrvChild, 1);
+
+    *c = (BdrvChild) {
+        .bs = child,
+        .name = g_strdup(child_name),
+        .klass = child_class,
+        .role = child_role,
+        .shared_perm = BLK_PERM_ALL,
+        .opaque = parent_bs,
+    };
+    QLIST_INSERT_HEAD(&parent_bs->children, c, next);
+    QLIST_INSERT_HEAD(&child->parents, c, next_parent);
+    if (child_role & BDRV_CHILD_COW) {
+        parent_bs->backing = c;
+    } else if (child_role & BDRV_CHILD_PRIMARY) {
+        parent_bs->file = c;
+    }
+    if (bdrv_refresh_perms(parent_bs, errp) < 0) {
+        QLIST_REMOVE(c, next);
+        QLIST_REMOVE(c, next_parent);
+        if (parent_bs->backing == c) {
+            parent_bs->backing = NULL;
+        }
+        if (parent_bs->file == c) {
+            parent_bs->file = NULL;
+        }
+        bdrv_refresh_perms(child, NULL);
+        g_free(c->name);
+        g_free(c);
+        return NULL;
+    }
+    bdrv_ref(child);
+    return c;
+}
+
+void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
+{
+    BlockDriverState *bs;
+
+    if (!child) {
+        return;
+    }
+    bs = child->bs;
+    if (parent->backing == child) {
+        parent->backing = NULL;
+    }
+    if (parent->file == child) {
+        parent->file = NULL;
+    }
+    QLIST_REMOVE(child, next);
+    QLIST_REMOVE(child, next_parent);
+    bdrv_refresh_perms(bs, NULL);
+    g_free(child->name);
+    g_free(child);
+    bdrv_unref(bs);
+}
+
+/* ---- opening ---- */
+
+static BlockDriverState *bdrv_new(void)
+{
+    BlockDriverState *bs = g_new0(BlockDriverState, 1);
+
+    QLIST_INIT(&bs->children);
+    QLIST_INIT(&bs->parents);
+    QLIST_INIT(&bs->tracked_requests);
+    QLIST_INIT(&bs->dirty_bitmaps);
+    qemu_co_queue_init(&bs->flush_queue);
+    qemu_co_mutex_init(&bs->reqs_lock);
+    bs->refcnt = 1;
+    bs->aio_context = qemu_get_aio_context();
+    QTAILQ_INSERT_TAIL(&all_bdrv_states, bs, bs_list);
+    return bs;
+}
+
+static const char *const common_option_names[] = {
+    "node-name", "driver", BDRV_OPT_DISCARD, BDRV_OPT_CACHE_DIRECT,
+    BDRV_OPT_CACHE_NO_FLUSH, BDRV_OPT_READ_ONLY, BDRV_OPT_AUTO_READ_ONLY,
+    "detect-zeroes", BDRV_OPT_FORCE_SHARE, BDRV_OPT_CACHE_WB,
+};
+
+static bool opt_get_bool(json_t *options, const char *key, bool *value,
+                         Error **errp)
+{
+    json_t *v = json_object_get(options, key);
+
+    if (!v) {
+        return true;
+    }
+    if (json_is_boolean(v)) {
+        *value = json_is_true(v);
+        return true;
+    }
+    if (json_is_string(v)) {
+        return parse_option_bool(key, json_string_value(v), value, errp);
+    }
+    error_setg(errp, "Invalid parameter type for '%s', expected: boolean",
+               key);
+    return false;
+}
+
+/* Fold the generic options into open flags (QEMU's update_flags_from_options). */
+static bool update_flags_from_options(int *flags, json_t *options,
+                                      Error **errp)
+{
+    bool val;
+
+    val = !!(*flags & BDRV_O_NOCACHE);
+    if (!opt_get_bool(options, BDRV_OPT_CACHE_DIRECT, &val, errp)) {
+        return false;
+    }
+    *flags = val ? (*flags | BDRV_O_NOCACHE) : (*flags & ~BDRV_O_NOCACHE);
+
+    val = !!(*flags & BDRV_O_NO_FLUSH);
+    if (!opt_get_bool(options, BDRV_OPT_CACHE_NO_FLUSH, &val, errp)) {
+        return false;
+    }
+    *flags = val ? (*flags | BDRV_O_NO_FLUSH) : (*flags & ~BDRV_O_NO_FLUSH);
+
+    val = !(*flags & BDRV_O_RDWR);
+    if (!opt_get_bool(options, BDRV_OPT_READ_ONLY, &val, errp)) {
+        return false;
+    }
+    *flags = val ? (*flags & ~BDRV_O_RDWR) : (*flags | BDRV_O_RDWR);
+
+    val = !!(*flags & BDRV_O_AUTO_RDONLY);
+    if (!opt_get_bool(options, BDRV_OPT_AUTO_READ_ONLY, &val, errp)) {
+        return false;
+    }
+    *flags = val ? (*flags | BDRV_O_AUTO_RDONLY)
+                 : (*flags & ~BDRV_O_AUTO_RDONLY);
+    return true;
+}
+
+static int parse_detect_zeroes(const char *value, int flags, Error **errp)
+{
+    if (!value || !strcmp(value, "off")) {
+        return BLOCKDEV_DETECT_ZEROES_OPTIONS_OFF;
+    }
+    if (!strcmp(value, "on")) {
+        return BLOCKDEV_DETECT_ZEROES_OPTIONS_ON;
+    }
+    if (!strcmp(value, "unmap")) {
+        if (!(flags & BDRV_O_UNMAP)) {
+            error_setg(errp, "setting detect-zeroes to unmap is not allowed "
+                       "without setting discard operation to unmap");
+            return -EINVAL;
+        }
+        return BLOCKDEV_DETECT_ZEROES_OPTIONS_UNMAP;
+    }
+    error_setg(errp, "Parameter 'detect-zeroes' does not accept value '%s'",
+               value);
+    return -EINVAL;
+}
+
+static const char *opt_str(json_t *options, const char *key)
+{
+    json_t *v = json_object_get(options, key);
+
+    return v && json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Options the generic layer consumes, removed before the driver sees them. */
+static int open_common_options(BlockDriverState *bs, json_t *options,
+                               int *flags, Error **errp)
+{
+    const char *discard = opt_str(options, BDRV_OPT_DISCARD);
+    const char *dz = opt_str(options, "detect-zeroes");
+    bool force_share = false;
+    int ret;
+
+    if (!update_flags_from_options(flags, options, errp)) {
+        return -EINVAL;
+    }
+    if (discard && bdrv_parse_discard_flags(discard, flags) < 0) {
+        error_setg(errp, "Invalid discard option");
+        return -EINVAL;
+    }
+    ret = parse_detect_zeroes(dz, *flags, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    bs->detect_zeroes = ret;
+    if (!opt_get_bool(options, BDRV_OPT_FORCE_SHARE, &force_share, errp)) {
+        return -EINVAL;
+    }
+    if (force_share && (*flags & BDRV_O_RDWR)) {
+        error_setg(errp, "force-share=on can only be used with read-only "
+                   "images");
+        return -EINVAL;
+    }
+    bs->force_share = force_share;
+    for (size_t i = 0; i < ARRAY_SIZE(common_option_names); i++) {
+        json_object_del(options, common_option_names[i]);
+    }
+    return 0;
+}
+
+/*
+ * Open @bs with @drv: consume the generic options, call the driver, set up
+ * limits and length.  @options loses what was consumed.
+ */
+static int open_driver(BlockDriverState *bs, BlockDriver *drv,
+                       const char *node_name, json_t *options, int flags,
+                       Error **errp)
+{
+    Error *local_err = NULL;
+    int ret;
+
+    assign_node_name(bs, node_name, &local_err);
+    if (local_err) {
+        error_propagate(errp, local_err);
+        return -EINVAL;
+    }
+    bs->drv = drv;
+    bs->open_flags = flags;
+    bs->read_only = !(flags & BDRV_O_RDWR);
+    bs->supports_backing = drv->supports_backing;
+    bs->opaque = g_malloc0(drv->instance_size);
+
+    if (drv->bdrv_file_open) {
+        ret = drv->bdrv_file_open(bs, options, flags, &local_err);
+    } else if (drv->bdrv_open) {
+        ret = drv->bdrv_open(bs, options, flags, &local_err);
+    } else {
+        ret = 0;
+    }
+    if (ret < 0) {
+        if (local_err) {
+            error_propagate(errp, local_err);
+        } else if (bs->filename[0]) {
+            error_setg_errno(errp, -ret, "Could not open '%s'", bs->filename);
+        } else {
+            error_setg_errno(errp, -ret, "Could not open image");
+        }
+        goto fail;
+    }
+    bdrv_refresh_limits(bs, &local_err);
+    if (local_err) {
+        error_propagate(errp, local_err);
+        ret = -EINVAL;
+        goto fail_close;
+    }
+    ret = bdrv_refresh_total_bytes(bs);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not refresh total sector count");
+        goto fail_close;
+    }
+    return 0;
+
+fail_close:
+    if (drv->bdrv_close) {
+        drv->bdrv_close(bs);
+    }
+fail:
+    /* Children the driver opened are released by the caller's unref. */
+    g_free(bs->opaque);
+    bs->opaque = NULL;
+    bs->drv = NULL;
+    return ret;
+}
+
+BlockDriver *bdrv_probe_all(const uint8_t *buf, int buf_size,
+                            const char *filename)
+{
+    BlockDriver *drv, *best = &bdrv_raw;
+    int score_max = 0;
+
+    QLIST_FOREACH(drv, &bdrv_drivers, list) {
+        if (drv->bdrv_probe) {
+            int score = drv->bdrv_probe(buf, buf_size, filename);
+            if (score > score_max) {
+                score_max = score;
+                best = drv;
+            }
+        }
+    }
+    return best;
+}
+
+/* The first bytes of an image decide its format; raw if nothing matches. */
+static BlockDriver *probe_format(BlockDriverState *file_bs,
+                                 const char *filename, Error **errp)
+{
+    uint8_t buf[BLOCK_PROBE_READ_SIZE] = { 0 };
+    BdrvChild tmp_child = { .bs = file_bs, .name = (char *)"probe" };
+    int64_t len = bdrv_getlength(file_bs);
+    int n;
+    int ret;
+
+    if (len < 0) {
+        error_setg_errno(errp, -len, "Could not read image for determining "
+                         "its format");
+        return NULL;
+    }
+    if (len == 0) {
+        return &bdrv_raw;
+    }
+    n = MIN(len, (int64_t)sizeof(buf));
+    ret = bdrv_pread(&tmp_child, 0, n, buf, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not read image for determining "
+                         "its format");
+        return NULL;
+    }
+    return bdrv_probe_all(buf, n, filename);
+}
+
+/* json:{...} in @filename merges into @options; explicit options win. */
+static int merge_json_filename(const char **filename, json_t *options,
+                               Error **errp)
+{
+    json_t *json_opts;
+    const char *key;
+    json_t *val;
+
+    if (!*filename || !g_str_has_prefix(*filename, "json:")) {
+        return 0;
+    }
+    json_opts = qobject_from_json_filename(*filename, errp);
+    if (!json_opts) {
+        return -EINVAL;
+    }
+    json_object_foreach(json_opts, key, val) {
+        if (!json_object_get(options, key)) {
+            json_object_set(options, key, val);
+        }
+    }
+    json_decref(json_opts);
+    *filename = NULL;
+    return 0;
+}
+
+static BlockDriverState *open_inherit(const char *filename,
+                                      const char *reference, json_t *options,
+                                      int flags, BlockDriverState *parent,
+                                      BdrvChildRole child_role, Error **errp);
+
+BdrvChild *bdrv_open_child(const char *filename, json_t *options,
+                           const char *bdref_key, BlockDriverState *parent,
+                           const BdrvChildClass *child_class,
+                           BdrvChildRole child_role, bool allow_none,
+                           Error **errp)
+{
+    g_autofree char *prefix = g_strdup_printf("%s.", bdref_key);
+    json_t *child_opts = NULL;
+    const char *reference;
+    BlockDriverState *bs;
+    BdrvChild *c;
+
+    qdict_extract_subqdict(options, &child_opts, prefix);
+    reference = opt_str(options, bdref_key);
+    if (!filename && !reference && !json_object_size(child_opts)) {
+        json_decref(child_opts);
+        if (!allow_none) {
+            error_setg(errp, "A block device must be specified for \"%s\"",
+                       bdref_key);
+        }
+        return NULL;
+    }
+    {
+        g_autofree char *ref_copy = g_strdup(reference);
+
+        json_object_del(options, bdref_key);
+        bs = open_inherit(filename, ref_copy, child_opts,
+                          parent->open_flags, parent, child_role, errp);
+    }
+    if (!bs) {
+        return NULL;
+    }
+    c = bdrv_attach_child(parent, bs, bdref_key, child_class, child_role,
+                          errp);
+    /* The child holds its own reference now. */
+    bdrv_unref(bs);
+    return c;
+}
+
+static void close_node(BlockDriverState *bs)
+{
+    BdrvChild *c, *next;
+
+    if (bs->drv) {
+        if (bs->drv->bdrv_close) {
+            bdrv_flush(bs);
+            bs->drv->bdrv_close(bs);
+        }
+        bs->drv = NULL;
+    }
+    QLIST_FOREACH_SAFE(c, &bs->children, next, next) {
+        bdrv_unref_child(bs, c);
+    }
+    g_free(bs->opaque);
+    bs->opaque = NULL;
+    json_decref(bs->options);
+    json_decref(bs->explicit_options);
+    json_decref(bs->full_open_options);
+    bs->options = bs->explicit_options = bs->full_open_options = NULL;
+}
+
+static void delete_node(BlockDriverState *bs)
+{
+    assert(QLIST_EMPTY(&bs->parents));
+    close_node(bs);
+    if (bs->node_name[0]) {
+        QTAILQ_REMOVE(&graph_bdrv_states, bs, node_list);
+    }
+    QTAILQ_REMOVE(&all_bdrv_states, bs, bs_list);
+    g_free(bs);
+}
+
+void bdrv_ref(BlockDriverState *bs)
+{
+    bs->refcnt++;
+}
+
+void bdrv_unref(BlockDriverState *bs)
+{
+    if (!bs) {
+        return;
+    }
+    assert(bs->refcnt > 0);
+    if (--bs->refcnt == 0) {
+        delete_node(bs);
+    }
+}
+
+void bdrv_close_all(void)
+{
+    blk_drain_all();
+    bdrv_drain_all();
+}
+
+static void report_leftover_option(BlockDriverState *bs, json_t *options,
+                                   Error **errp)
+{
+    const char *key;
+    json_t *val;
+
+    json_object_foreach(options, key, val) {
+        if (bs->drv->protocol_name || bs->drv->bdrv_file_open) {
+            error_setg(errp, "Block protocol '%s' doesn't support the option "
+                       "'%s'", bs->drv->format_name, key);
+        } else {
+            error_setg(errp, "Block format '%s' does not support the option "
+                       "'%s'", bs->drv->format_name, key);
+        }
+        return;
+    }
+}
+
+/* Turn a protocol filename into options for @drv. */
+static bool fill_protocol_options(BlockDriverState *bs, BlockDriver *drv,
+                                  const char *filename, json_t *options,
+                                  Error **errp)
+{
+    Error *local_err = NULL;
+
+    if (filename && !json_object_get(options, "filename")) {
+        if (drv->bdrv_parse_filename) {
+            drv->bdrv_parse_filename(filename, options, &local_err);
+            if (local_err) {
+                error_propagate(errp, local_err);
+                return false;
+            }
+        } else {
+            json_object_set_new(options, "filename", json_string(filename));
+        }
+    }
+    if (filename) {
+        g_strlcpy(bs->filename, filename, sizeof(bs->filename));
+    } else if (opt_str(options, "filename")) {
+        g_strlcpy(bs->filename, opt_str(options, "filename"),
+                  sizeof(bs->filename));
+    }
+    return true;
+}
+
+/*
+ * Open the storage below a format node as a free-standing node, so that
+ * its first bytes can be probed; the format driver then attaches it by
+ * reference (the "file" option is set to its node name).
+ */
+static BlockDriverState *open_file_for_format(BlockDriverState *bs,
+                                              const char *filename,
+                                              json_t *options, int flags,
+                                              Error **errp)
+{
+    json_t *file_opts = NULL;
+    const char *reference = opt_str(options, "file");
+    g_autofree char *ref_copy = g_strdup(reference);
+    BlockDriverState *file_bs;
+
+    qdict_extract_subqdict(options, &file_opts, "file.");
+    if (!filename && !reference && !json_object_size(file_opts)) {
+        json_decref(file_opts);
+        return NULL;
+    }
+    json_object_del(options, "file");
+    if (reference) {
+        filename = NULL;
+    }
+    file_bs = open_inherit(filename, ref_copy, file_opts, flags, bs,
+                           BDRV_CHILD_IMAGE, errp);
+    if (file_bs) {
+        json_object_set_new(options, "file",
+                            json_string(file_bs->node_name));
+    }
+    return file_bs;
+}
+
+static BlockDriverState *open_inherit(const char *filename,
+                                      const char *reference, json_t *options,
+                                      int flags, BlockDriverState *parent,
+                                      BdrvChildRole child_role, Error **errp)
+{
+    BlockDriverState *bs = NULL;
+    BlockDriverState *file_bs = NULL;
+    BlockDriver *drv = NULL;
+    g_autofree char *node_name = NULL;
+    Error *local_err = NULL;
+    const char *drvname;
+    int ret;
+
+    if (!options) {
+        options = json_object();
+    }
+
+    if (reference) {
+        if (filename || json_object_size(options)) {
+            error_setg(errp, "Cannot reference an existing block device with "
+                       "additional options or a new filename");
+            json_decref(options);
+            return NULL;
+        }
+        json_decref(options);
+        bs = bdrv_lookup_bs(reference, reference, errp);
+        if (bs) {
+            bdrv_ref(bs);
+        }
+        return bs;
+    }
+
+    if (merge_json_filename(&filename, options, errp) < 0) {
+        json_decref(options);
+        return NULL;
+    }
+
+    /* Children inherit their parent's flags; backing files are read-only. */
+    if (parent) {
+        flags &= ~(BDRV_O_PROTOCOL | BDRV_O_SNAPSHOT | BDRV_O_TEMPORARY |
+                   BDRV_O_NO_BACKING | BDRV_O_COPY_ON_READ);
+        if (child_role & BDRV_CHILD_COW) {
+            /* Backing files are probed and opened read-only. */
+            flags &= ~(BDRV_O_RDWR | BDRV_O_NO_IO);
+        } else {
+            /* bs->file: the filename names a protocol, never probed. */
+            flags |= BDRV_O_PROTOCOL;
+            /* The format decides what to discard; the file obeys. */
+            flags |= BDRV_O_UNMAP;
+            if (child_role & BDRV_CHILD_METADATA) {
+                flags &= ~BDRV_O_NO_IO;
+            }
+        }
+    }
+    if (!update_flags_from_options(&flags, options, errp)) {
+        json_decref(options);
+        return NULL;
+    }
+
+    bs = bdrv_new();
+    bs->explicit_options = json_deep_copy(options);
+    node_name = g_strdup(opt_str(options, "node-name"));
+
+    drvname = opt_str(options, "driver");
+    if (drvname) {
+        drv = bdrv_find_format(drvname);
+        if (!drv) {
+            error_setg(errp, "Unknown driver: '%s'", drvname);
+            goto fail;
+        }
+    }
+
+    if ((drv && drv->bdrv_file_open) || (!drv && (flags & BDRV_O_PROTOCOL))) {
+        if (!drv) {
+            if (!filename) {
+                filename = opt_str(options, "filename");
+            }
+            if (!filename) {
+                error_setg(errp, "Must specify either driver or file");
+                goto fail;
+            }
+            drv = bdrv_find_protocol(filename, true, errp);
+            if (!drv) {
+                goto fail;
+            }
+        }
+        if (!fill_protocol_options(bs, drv, filename, options, errp)) {
+            goto fail;
+        }
+    } else if (!drv || !drv->bdrv_file_open) {
+        if (!drv || drv->bdrv_open) {
+            file_bs = open_file_for_format(bs, filename, options, flags,
+                                           &local_err);
+            if (local_err) {
+                error_propagate(errp, local_err);
+                goto fail;
+            }
+        }
+        if (!drv) {
+            if (!file_bs) {
+                error_setg(errp, "Must specify either driver or file");
+                goto fail;
+            }
+            drv = probe_format(file_bs, filename, errp);
+            if (!drv) {
+                goto fail;
+            }
+            bs->probed = true;
+        }
+        if (file_bs) {
+            g_strlcpy(bs->filename, file_bs->filename, sizeof(bs->filename));
+        } else if (filename) {
+            g_strlcpy(bs->filename, filename, sizeof(bs->filename));
+        }
+    }
+    json_object_set_new(options, "driver", json_string(drv->format_name));
+
+    bs->options = json_deep_copy(options);
+    ret = open_common_options(bs, options, &flags, errp);
+    if (ret < 0) {
+        goto fail;
+    }
+    ret = open_driver(bs, drv, node_name, options, flags, errp);
+    if (ret < 0) {
+        goto fail;
+    }
+    /* The driver holds the file child now; drop the probing reference. */
+    bdrv_unref(file_bs);
+    file_bs = NULL;
+
+    if (!(flags & BDRV_O_NO_BACKING) && bs->drv->supports_backing) {
+        ret = bdrv_open_backing_file(bs, options, "backing", errp);
+        if (ret < 0) {
+            goto fail;
+        }
+    }
+    json_object_del(options, "backing");
+
+    json_object_del(options, "filename");
+    if (json_object_size(options)) {
+        report_leftover_option(bs, options, errp);
+        goto fail;
+    }
+    json_decref(options);
+    return bs;
+
+fail:
+    bdrv_unref(file_bs);
+    json_decref(options);
+    bdrv_unref(bs);
+    return NULL;
+}
+
+BlockDriverState *bdrv_open(const char *filename, const char *reference,
+                            json_t *options, int flags, Error **errp)
+{
+    return open_inherit(filename, reference, options, flags, NULL, 0, errp);
+}
+
+/* ---- backing files ---- */
+
+void bdrv_get_backing_filename(BlockDriverState *bs, char *filename,
+                               int filename_size)
+{
+    g_strlcpy(filename, bs->backing_file, filename_size);
+}
+
+char *bdrv_get_full_backing_filename_from_filename(const char *backed,
+                                                   const char *backing,
+                                                   Error **errp)
+{
+    g_autofree char *dir = NULL;
+
+    if (backing[0] == '\0') {
+        return NULL;
+    }
+    if (path_has_protocol(backing) || path_is_absolute(backing)) {
+        return g_strdup(backing);
+    }
+    if (backed[0] == '\0' || g_str_has_prefix(backed, "json:")) {
+        error_setg(errp, "Cannot use relative backing file names for '%s'",
+                   backed);
+        return NULL;
+    }
+    dir = g_path_get_dirname(backed);
+    if (!strcmp(dir, ".")) {
+        return g_strdup(backing);
+    }
+    return g_build_filename(dir, backing, NULL);
+}
+
+char *bdrv_dirname(BlockDriverState *bs, Error **errp)
+{
+    if (bs->drv && bs->drv->bdrv_dirname) {
+        return bs->drv->bdrv_dirname(bs, errp);
+    }
+    if (bs->file && !bs->drv->protocol_name) {
+        return bdrv_dirname(bs->file->bs, errp);
+    }
+    if (bs->exact_filename[0] || bs->filename[0]) {
+        const char *name = bs->exact_filename[0] ? bs->exact_filename
+                                                 : bs->filename;
+        char *dir = g_path_get_dirname(name);
+        char *ret = g_strconcat(dir, "/", NULL);
+        g_free(dir);
+        return ret;
+    }
+    error_setg(errp, "Cannot generate a base directory for %s nodes",
+               bs->drv ? bs->drv->format_name : "unknown");
+    return NULL;
+}
+
+char *bdrv_get_full_backing_filename(BlockDriverState *bs, Error **errp)
+{
+    g_autofree char *dir = NULL;
+
+    if (bs->backing_file[0] == '\0') {
+        return NULL;
+    }
+    if (path_has_protocol(bs->backing_file) ||
+        path_is_absolute(bs->backing_file)) {
+        return g_strdup(bs->backing_file);
+    }
+    dir = bdrv_dirname(bs, NULL);
+    if (!dir || g_str_has_prefix(bs->filename, "json:")) {
+        error_setg(errp, "Cannot use relative backing file names for '%s'",
+                   bs->filename);
+        return NULL;
+    }
+    if (!strcmp(dir, "./")) {
+        return g_strdup(bs->backing_file);
+    }
+    return g_strconcat(dir, bs->backing_file, NULL);
+}
+
+/* Is @name already somewhere in the chain being opened above @bs? */
+static bool backing_loop(BlockDriverState *bs, const char *name)
+{
+    for (BlockDriverState *p = bs; p; ) {
+        BdrvChild *c;
+        BlockDriverState *up = NULL;
+
+        if (p->filename[0] && !strcmp(p->filename, name)) {
+            return true;
+        }
+        QLIST_FOREACH(c, &p->parents, next_parent) {
+            if (c->klass->parent_is_bds && (c->role & BDRV_CHILD_COW)) {
+                up = c->opaque;
+                break;
+            }
+        }
+        p = up;
+    }
+    return false;
+}
+
+int bdrv_open_backing_file(BlockDriverState *bs, json_t *parent_options,
+                           const char *bdref_key, Error **errp)
+{
+    g_autofree char *prefix = g_strdup_printf("%s.", bdref_key);
+    g_autofree char *backing_filename = NULL;
+    g_autofree char *reference = NULL;
+    json_t *options = NULL;
+    json_t *ref_val;
+    BlockDriverState *backing_hd;
+    Error *local_err = NULL;
+
+    if (bs->backing) {
+        return 0;
+    }
+    qdict_extract_subqdict(parent_options, &options, prefix);
+    ref_val = json_object_get(parent_options, bdref_key);
+    if (ref_val && json_is_null(ref_val)) {
+        /* "backing": null means no backing file at all. */
+        json_decref(options);
+        return 0;
+    }
+    if (ref_val && json_is_string(ref_val)) {
+        reference = g_strdup(json_string_value(ref_val));
+    }
+
+    if (!reference && !json_object_get(options, "file.filename") &&
+        !json_object_get(options, "file")) {
+        backing_filename = bdrv_get_full_backing_filename(bs, &local_err);
+        if (local_err) {
+            error_propagate(errp, local_err);
+            json_decref(options);
+            return -EINVAL;
+        }
+    }
+    if (!reference && !backing_filename && !json_object_size(options)) {
+        json_decref(options);
+        return 0;
+    }
+    if (!bs->drv || !bs->drv->supports_backing) {
+        error_setg(errp, "Driver doesn't support backing files");
+        json_decref(options);
+        return -EINVAL;
+    }
+    if (!reference && bs->backing_format[0] &&
+        !json_object_get(options, "driver")) {
+        json_object_set_new(options, "driver",
+                            json_string(bs->backing_format));
+    }
+    if (backing_filename && backing_loop(bs, backing_filename)) {
+        error_setg(errp, "Backing file '%s' of '%s' would create a loop in "
+                   "the backing chain", bs->backing_file, bs->filename);
+        json_decref(options);
+        return -ELOOP;
+    }
+
+    backing_hd = open_inherit(backing_filename, reference, options,
+                              bs->open_flags, bs, BDRV_CHILD_COW |
+                              BDRV_CHILD_DATA | BDRV_CHILD_METADATA,
+                              &local_err);
+    if (!backing_hd) {
+        bs->open_flags |= BDRV_O_NO_BACKING;
+        error_propagate_prepend(errp, local_err,
+                                "Could not open backing file: ");
+        return -EINVAL;
+    }
+    bdrv_set_backing_hd(bs, backing_hd, &local_err);
+    bdrv_unref(backing_hd);
+    if (local_err) {
+        error_propagate(errp, local_err);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+void bdrv_set_backing_hd(BlockDriverState *bs, BlockDriverState *backing_hd,
+                         Error **errp)
+{
+    if (bs->backing) {
+        bdrv_unref_child(bs, bs->backing);
+    }
+    if (!backing_hd) {
+        return;
+    }
+    bdrv_attach_child(bs, backing_hd, "backing", &child_of_bds,
+                      BDRV_CHILD_COW | BDRV_CHILD_DATA | BDRV_CHILD_METADATA,
+                      errp);
+    bdrv_refresh_limits(bs, NULL);
+}
+
+int bdrv_change_backing_file(BlockDriverState *bs, const char *backing_file,
+                             const char *backing_fmt, bool warn)
+{
+    int ret;
+
+    if (!bs->drv || !bs->drv->bdrv_change_backing_file) {
+        return -ENOTSUP;
+    }
+    if (warn && backing_file && !backing_fmt) {
+        warn_report("Deprecated use of backing file without explicit "
+                    "backing format, use of this image requires "
+                    "potentially unsafe format probing");
+    }
+    ret = bs->drv->bdrv_change_backing_file(bs, backing_file, backing_fmt);
+    if (ret == 0) {
+        g_strlcpy(bs->backing_file, backing_file ? backing_file : "",
+                  sizeof(bs->backing_file));
+        g_strlcpy(bs->backing_format, backing_fmt ? backing_fmt : "",
+                  sizeof(bs->backing_format));
+    }
+    return ret;
+}
+
+int bdrv_apply_auto_read_only(BlockDriverState *bs, const char *errmsg,
+                              Error **errp)
+{
+    if (!(bs->open_flags & BDRV_O_RDWR)) {
+        return 0;
+    }
+    if (!(bs->open_flags & BDRV_O_AUTO_RDONLY)) {
+        if (errmsg) {
+            error_setg(errp, "%s", errmsg);
+        } else {
+            error_setg(errp, "Permission denied");
+        }
+        return -EACCES;
+    }
+    bs->read_only = true;
+    bs->open_flags &= ~BDRV_O_RDWR;
+    return 0;
+}
+
+int bdrv_can_set_read_only(BlockDriverState *bs, bool read_only,
+                           bool ignore_allow_rdw, Error **errp)
+{
+    if (bs->read_only == read_only) {
+        return 0;
+    }
+    if (!read_only && !(bs->open_flags & BDRV_O_ALLOW_RDWR) &&
+        !ignore_allow_rdw) {
+        error_setg(errp, "Node '%s' is read only",
+                   bdrv_get_device_or_node_name(bs));
+        return -EPERM;
+    }
+    return 0;
+}

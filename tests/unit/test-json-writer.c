@@ -4,6 +4,7 @@
  * from QEMU 7.2 (qemu-storage-daemon QMP replies, qemu-img --output=json).
  */
 #include "util/json-writer.h"
+#include "util/qdict.h"
 
 static void check_format(json_t *v, unsigned flags, const char *expected)
 {
@@ -29,7 +30,8 @@ static void test_scalars(void)
     check_format(json_string(""), 0, "\"\"");
     check_format(json_string("a/b"), 0, "\"a/b\"");
     {
-        g_autofree char *s = json_to_string_qemu(json_integer(5), true);
+        g_autoptr(json_t) five = json_integer(5);
+        g_autofree char *s = json_to_string_qemu(five, true);
         g_assert_cmpstr(s, ==, "5");
     }
 }

@@ -1,8 +1,8 @@
-#include "strata/osdep.h"
 /*
  * Zero detection for buffers: a portable word-at-a-time version, SSE2 and
  * AVX2 versions for x86, and a runtime choice between them.
  */
+#include "strata/osdep.h"
 #include "util/buffer-zero.h"
 
 #if defined(__x86_64__) || defined(__i386__)

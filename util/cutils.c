@@ -1,8 +1,8 @@
-#include "strata/osdep.h"
 /*
  * String helpers: number and size parsing with QEMU's rules and messages,
  * and the human-readable size format used by qemu-img.
  */
+#include "strata/osdep.h"
 #include <math.h>
 
 #include "util/cutils.h"

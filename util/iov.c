@@ -1,8 +1,8 @@
-#include "strata/osdep.h"
 /*
  * I/O vector helpers: copying to and from struct iovec arrays, and
  * building, slicing and comparing QEMUIOVectors.
  */
+#include "strata/osdep.h"
 #include "util/buffer-zero.h"
 #include "util/iov.h"
 

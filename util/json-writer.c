@@ -1,8 +1,8 @@
-#include "strata/osdep.h"
 /*
  * JSON serialisation matching QEMU 7.2's output byte for byte: layout,
  * string escaping and the hash-table order of object members.
  */
+#include "strata/osdep.h"
 #include "util/json-writer.h"
 
 #define QEMU_DICT_BUCKETS 512

@@ -1,8 +1,8 @@
-#include "strata/osdep.h"
 /*
  * keyval parsing ("a.b=1,c=2" into nested JSON objects and arrays) with
  * QEMU 7.2's grammar and messages, plus the flat QemuOpts-style variant.
  */
+#include "strata/osdep.h"
 #include "util/cutils.h"
 #include "util/keyval.h"
 #include "util/option.h"

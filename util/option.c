@@ -1,8 +1,8 @@
-#include "strata/osdep.h"
 /*
  * QemuOpts: option lists with typed descriptions, QEMU's "a=b,c=d" parser
  * and messages, help listings, and conversion from and to JSON objects.
  */
+#include "strata/osdep.h"
 #include "util/cutils.h"
 #include "util/option.h"
 #include "util/qdict.h"

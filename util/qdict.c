@@ -1,8 +1,8 @@
-#include "strata/osdep.h"
 /*
  * QEMU QDict and block-qdict operations on jansson objects: typed lookups,
  * flatten/crumple, sub-dictionary extraction and "json:" filename parsing.
  */
+#include "strata/osdep.h"
 #include "util/cutils.h"
 #include "util/qdict.h"
 

@@ -1,8 +1,8 @@
-#include "strata/osdep.h"
 /*
  * Unit tests for util/buffer-zero.c: every implementation, every length up
  * to 600, a nonzero byte at each position, at many alignments.
  */
+#include "strata/osdep.h"
 #include "util/buffer-zero.h"
 
 #define MAX_LEN 600

@@ -1,8 +1,8 @@
-#include "strata/osdep.h"
 /*
  * Unit tests for util/cutils.c: integer and size parsing, size printing and
  * the option value parsers, checked against QEMU 7.2's observed behaviour.
  */
+#include "strata/osdep.h"
 #include "util/cutils.h"
 
 /* ---- qemu_strtosz ------------------------------------------------------ */
@@ -217,7 +217,15 @@ static void test_size_to_str(void)
         { 200704, "196 KiB" },
         { 999 * KiB, "999 KiB" },
         { 1000 * KiB, "0.977 MiB" },
-        { 1023999, "1e+03 KiB" },       /* %0.3g rounding, as QEMU */
+        /* checked against "qemu-img info" of raw images of that size */
+        { 1023488, "1e+03 KiB" },       /* %0.3g rounding, as QEMU */
+        { 1023999, "1e+03 KiB" },
+        { 1024000, "0.977 MiB" },
+        { 1047552, "0.999 MiB" },
+        { 1072693248, "0.999 GiB" },
+        { 1536000, "1.46 MiB" },
+        { 7340032000, "6.84 GiB" },
+        { 123456789, "118 MiB" },
         { 3 * GiB / 2, "1.5 GiB" },
         { GiB, "1 GiB" },
         { 10 * GiB, "10 GiB" },

@@ -1,8 +1,8 @@
-#include "strata/osdep.h"
 /*
  * Unit tests for util/iov.c: iovec copies at every offset and length,
  * QEMUIOVector construction, slicing, padding, comparison and cloning.
  */
+#include "strata/osdep.h"
 #include "util/iov.h"
 
 /* An iovec array over @buf with the given element lengths. */

@@ -1,8 +1,8 @@
-#include "strata/osdep.h"
 /*
  * Unit tests for util/json-writer.c: output compared with text captured
  * from QEMU 7.2 (qemu-storage-daemon QMP replies, qemu-img --output=json).
  */
+#include "strata/osdep.h"
 #include "util/json-writer.h"
 #include "util/qdict.h"
 

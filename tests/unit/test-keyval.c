@@ -1,8 +1,8 @@
-#include "strata/osdep.h"
 /*
  * Unit tests for util/keyval.c: the keyval grammar, list conversion,
  * merging, and the flat QemuOpts-style parser used for --image-opts.
  */
+#include "strata/osdep.h"
 #include "util/json-writer.h"
 #include "util/keyval.h"
 #include "util/qdict.h"
@@ -271,6 +271,7 @@ static void test_flat(void)
         { "a.0=1,x..y=2", NULL, "{'a.0': '1', 'x..y': '2'}" },
         { "a=b=c", NULL, "{'a': 'b=c'}" },
         { "help", NULL, "{'help': 'on'}" },
+        { "help", "file", "{'file': 'help'}" },     /* a file name */
         { "driver=raw,?", NULL, "{'driver': 'raw', '?': 'on'}" },
         { "driver=raw,id=foo", NULL, "{'id': 'foo', 'driver': 'raw'}" },
     };

@@ -1,8 +1,8 @@
-#include "strata/osdep.h"
 /*
  * Unit tests for util/option.c (QemuOpts): parsing, typed access, errors,
  * help listing and option summaries in qemu-img's exact layout.
  */
+#include "strata/osdep.h"
 #include "util/json-writer.h"
 #include "util/option.h"
 #include "util/qdict.h"

@@ -1,8 +1,8 @@
-#include "strata/osdep.h"
 /*
  * Unit tests for util/qdict.c: QDict-style accessors, flatten/crumple,
  * array splitting, typed options and "json:" filename parsing.
  */
+#include "strata/osdep.h"
 #include "util/json-writer.h"
 #include "util/qdict.h"
 

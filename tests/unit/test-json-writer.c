@@ -66,6 +66,11 @@ static void test_escapes(void)
                  "\"\\uFFFD\\uFFFD\\uFDF0\"");
     check_format(json_stringn_nocheck("\xfd\xbf\xbf\xbf\xbf\xbfx", 7), 0,
                  "\"\\uFFFDx\"");
+    /* U+FFFF and U+1FFFE are noncharacters too; U+FFFD and U+1FFFD not */
+    check_format(json_stringn_nocheck("\xef\xbf\xbf\xf0\x9f\xbf\xbe", 7), 0,
+                 "\"\\uFFFD\\uFFFD\"");
+    check_format(json_string("\xef\xbf\xbd\xf0\x9f\xbf\xbd"), 0,
+                 "\"\\uFFFD\\uD83F\\uDFFD\"");
     /* continuation bytes alone, each one replaced */
     check_format(json_stringn_nocheck("\x80\xbf", 2), 0,
                  "\"\\uFFFD\\uFFFD\"");

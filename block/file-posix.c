@@ -1064,14 +1064,16 @@ static int coroutine_fn raw_co_create_opts(BlockDriver *drv,
         error_setg_errno(errp, -ret, "Could not create '%s'", filename);
         return ret;
     }
-    /* Refuse to clobber an image someone else is using. */
+    /*
+     * Refuse to resize an image whose size someone else relies on (as
+     * QEMU does: only resize is unshared while creating).
+     */
     g_strlcpy(tmp_bs.filename, filename, sizeof(tmp_bs.filename));
     ret = apply_lock_bytes(&tmp, BLK_PERM_WRITE | BLK_PERM_RESIZE,
-                           BLK_PERM_WRITE | BLK_PERM_RESIZE, false, errp);
+                           BLK_PERM_RESIZE, false, errp);
     if (ret == 0) {
         ret = check_lock_bytes(&tmp_bs, &tmp, BLK_PERM_WRITE | BLK_PERM_RESIZE,
-                               BLK_PERM_CONSISTENT_READ |
-                               BLK_PERM_WRITE_UNCHANGED, errp);
+                               BLK_PERM_ALL & ~BLK_PERM_RESIZE, errp);
     }
     if (ret < 0) {
         close(tmp.fd);

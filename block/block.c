@@ -7,6 +7,7 @@
 #include "block/block_int.h"
 #include "block/block-backend.h"
 #include "util/cutils.h"
+#include "util/json-writer.h"
 #include "util/option.h"
 #include "util/qdict.h"
 
@@ -1568,6 +1569,7 @@ static BlockDriverState *open_inherit(const char *filename,
         goto fail;
     }
     json_decref(options);
+    bdrv_refresh_filename(bs);
     return bs;
 
 fail:
@@ -1581,6 +1583,112 @@ BlockDriverState *bdrv_open(const char *filename, const char *reference,
                             json_t *options, int flags, Error **errp)
 {
     return open_inherit(filename, reference, options, flags, NULL, 0, errp);
+}
+
+/* ---- filenames ---- */
+
+/* Did the user choose the backing node instead of the image header? */
+static bool backing_overridden(BlockDriverState *bs)
+{
+    const char *key;
+    json_t *val;
+
+    if (!bs->explicit_options) {
+        return false;
+    }
+    json_object_foreach(bs->explicit_options, key, val) {
+        if (!strcmp(key, "backing") || g_str_has_prefix(key, "backing.")) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Copy "driver", "filename" and the driver's strong options (those that
+ * change what the guest sees) into @d.  True if any strong option is set:
+ * the node then cannot be described by a plain filename.
+ */
+static bool append_strong_options(json_t *d, BlockDriverState *bs)
+{
+    bool found = false;
+    json_t *v;
+
+    json_object_set_new(d, "driver", json_string(bs->drv->format_name));
+    v = bs->options ? json_object_get(bs->options, "filename") : NULL;
+    if (v && bs->drv->bdrv_file_open) {
+        json_object_set(d, "filename", v);
+    }
+    for (const char *const *opt = bs->drv->strong_runtime_opts;
+         opt && *opt; opt++) {
+        v = bs->options ? json_object_get(bs->options, *opt) : NULL;
+        if (v) {
+            json_object_set(d, *opt, v);
+            found = true;
+        }
+    }
+    return found;
+}
+
+void bdrv_refresh_filename(BlockDriverState *bs)
+{
+    BdrvChild *c;
+    json_t *opts;
+    bool need_json;
+
+    if (!bs->drv) {
+        return;
+    }
+    QLIST_FOREACH(c, &bs->children, next) {
+        bdrv_refresh_filename(c->bs);
+    }
+
+    opts = json_object();
+    need_json = append_strong_options(opts, bs);
+    if (bs->backing && backing_overridden(bs)) {
+        need_json = true;
+    }
+    QLIST_FOREACH(c, &bs->children, next) {
+        if (c == bs->backing && !backing_overridden(bs)) {
+            continue;
+        }
+        if (c->bs->full_open_options) {
+            json_object_set(opts, c->name, c->bs->full_open_options);
+        }
+    }
+    json_decref(bs->full_open_options);
+    bs->full_open_options = opts;
+
+    if (bs->drv->bdrv_refresh_filename) {
+        bs->exact_filename[0] = '\0';
+        bs->drv->bdrv_refresh_filename(bs);
+    } else if (bs->file && !bs->drv->bdrv_file_open) {
+        BlockDriverState *file = bs->file->bs;
+
+        /*
+         * The file's name suffices if opening it with this format would
+         * rebuild exactly this tree.
+         */
+        bs->exact_filename[0] = '\0';
+        if (file->exact_filename[0] && file->drv &&
+            file->drv->bdrv_file_open && !bs->drv->is_filter && !need_json) {
+            g_strlcpy(bs->exact_filename, file->exact_filename,
+                      sizeof(bs->exact_filename));
+        }
+    }
+
+    if (bs->exact_filename[0]) {
+        g_strlcpy(bs->filename, bs->exact_filename, sizeof(bs->filename));
+    } else {
+        g_autofree char *json = json_to_string_qemu(opts, false);
+
+        snprintf(bs->filename, sizeof(bs->filename), "json:%s", json);
+    }
+}
+
+json_t *bdrv_get_full_options(BlockDriverState *bs)
+{
+    return bs->full_open_options;
 }
 
 /* ---- backing files ---- */

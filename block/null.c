@@ -139,6 +139,17 @@ static int64_t null_allocated_file_size(BlockDriverState *bs)
     return 0;
 }
 
+/* "null-co://" describes the node only when no strong option was given. */
+static void null_refresh_filename(BlockDriverState *bs)
+{
+    if (json_object_get(bs->options, "size") ||
+        json_object_get(bs->options, "read-zeroes")) {
+        return;
+    }
+    snprintf(bs->exact_filename, sizeof(bs->exact_filename), "%s://",
+             bs->drv->format_name);
+}
+
 static const char *const null_strong_runtime_opts[] = {
     "size",
     "read-zeroes",
@@ -156,6 +167,7 @@ static const char *const null_strong_runtime_opts[] = {
     .bdrv_co_pdiscard = null_co_pdiscard,                       \
     .bdrv_co_flush_to_disk = null_co_flush,                     \
     .bdrv_co_block_status = null_co_block_status,               \
+    .bdrv_refresh_filename = null_refresh_filename,             \
     .strong_runtime_opts = null_strong_runtime_opts
 
 BlockDriver bdrv_null_co = {

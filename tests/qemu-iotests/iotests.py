@@ -654,6 +654,18 @@ class InteractiveTool:
         self.proc.stdin.write(line + '\n')
         self.proc.stdin.flush()
 
+    def wait_for_output(self, text, timeout=60.0):
+        """Wait until TEXT appears in the output; False on timeout or if
+        the program exited first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output():
+                return True
+            if self.proc.poll() is not None:
+                return text in self.output()
+            time.sleep(0.05)
+        return False
+
     def close(self, timeout=60.0):
         """Send "quit" (and close stdin); return the exit status."""
         if self.proc.poll() is None:

@@ -449,6 +449,8 @@ class QMPClient:
                 data = self._sock.recv(65536)
             except socket.timeout:
                 raise QMPError('timed out waiting for QMP message')
+            except OSError as e:
+                raise QMPError('QMP connection failed: %s' % e)
             if not data:
                 raise QMPError('QMP connection closed')
             self._buf += data

@@ -123,7 +123,8 @@ def filter_prog_names(text):
                   r'qemu-\1\2', text, flags=re.M)
     text = re.sub(r'^(Usage: )strata-(img|io|nbd|storage-daemon)\b',
                   r'\1qemu-\2', text, flags=re.M)
-    text = re.sub(r"(See '|try ')strata-(img|io|nbd)\b", r'\1qemu-\2', text)
+    text = re.sub(r"(See '|[Tt]ry ')strata-(img|io|nbd)\b", r'\1qemu-\2',
+                  text)
     return re.sub(r'^strata-vma', 'vma', text, flags=re.M)
 
 
@@ -154,15 +155,19 @@ def filter_qemu_img_map(text):
 
 
 def filter_qemu_img_progress(text):
+    text = text.replace('\r', '\n')
+    lines = text.split('\n')
+    if text.endswith('\n'):
+        lines.pop()
     out = []
-    for line in text.replace('\r', '\n').split('\n'):
+    for line in lines:
         m = re.match(r'^ +\(([0-9]+\.[0-9]+)/100%\)$', line)
         if m and m.group(1) not in ('0.00', '100.00'):
             continue
         if out and out[-1] == line:
             continue
         out.append(line)
-    return '\n'.join(out)
+    return '\n'.join(out) + ('\n' if text.endswith('\n') else '')
 
 
 def filter_qemu_img_bench(text):

@@ -62,6 +62,7 @@ void bdrv_init(void)
     bdrv_register(&bdrv_raw);
     bdrv_register(&bdrv_null_co);
     bdrv_register(&bdrv_null_aio);
+    bdrv_register(&bdrv_qcow2);
 }
 
 BlockDriver *bdrv_find_format(const char *format_name)

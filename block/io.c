@@ -1318,6 +1318,22 @@ int bdrv_pwrite_zeroes(BdrvChild *child, int64_t offset, int64_t bytes,
     return rw.ret;
 }
 
+static void coroutine_fn rw_pdiscard_entry(void *opaque)
+{
+    RwCo *rw = opaque;
+
+    rw->ret = bdrv_co_pdiscard(rw->child, rw->offset, rw->bytes);
+    rw->done = true;
+}
+
+int bdrv_pdiscard(BdrvChild *child, int64_t offset, int64_t bytes)
+{
+    RwCo rw = { .child = child, .offset = offset, .bytes = bytes };
+
+    bdrv_run_co(rw_pdiscard_entry, &rw, &rw.done);
+    return rw.ret;
+}
+
 static void coroutine_fn rw_flush_entry(void *opaque)
 {
     RwCo *rw = opaque;

@@ -117,6 +117,30 @@ typedef struct BlockMeasureInfo {
     bool has_bitmaps;
 } BlockMeasureInfo;
 
+/* Result of a consistency check (qemu-img check). */
+typedef struct BdrvCheckResult {
+    int corruptions;
+    int leaks;
+    int check_errors;
+    int corruptions_fixed;
+    int leaks_fixed;
+    int64_t image_end_offset;
+    struct {
+        uint64_t total_clusters;
+        uint64_t allocated_clusters;
+        uint64_t fragmented_clusters;
+        uint64_t compressed_clusters;
+    } bfi;
+} BdrvCheckResult;
+
+typedef enum BdrvCheckMode {
+    BDRV_FIX_LEAKS  = 1,
+    BDRV_FIX_ERRORS = 2,
+} BdrvCheckMode;
+
+/* Check (and with @fix repair) @bs; -ENOTSUP if the format cannot. */
+int bdrv_check(BlockDriverState *bs, BdrvCheckResult *res, BdrvCheckMode fix);
+
 /* ---- library set-up ---- */
 
 /* Register every driver; call once before opening anything. */
@@ -262,6 +286,7 @@ int bdrv_pwrite_sync(BdrvChild *child, int64_t offset, int64_t bytes,
                      const void *buf, BdrvRequestFlags flags);
 int bdrv_pwrite_zeroes(BdrvChild *child, int64_t offset, int64_t bytes,
                        BdrvRequestFlags flags);
+int bdrv_pdiscard(BdrvChild *child, int64_t offset, int64_t bytes);
 int bdrv_flush(BlockDriverState *bs);
 int bdrv_truncate(BdrvChild *child, int64_t offset, bool exact,
                   PreallocMode prealloc, BdrvRequestFlags flags, Error **errp);

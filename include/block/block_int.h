@@ -26,7 +26,8 @@ typedef enum BdrvChildRole {
     BDRV_CHILD_FILTERED = 1 << 2,  /* a filter's child / COW backing */
     BDRV_CHILD_COW      = 1 << 3,  /* backing file */
     BDRV_CHILD_PRIMARY  = 1 << 4,  /* bs->file */
-    BDRV_CHILD_IMAGE    = BDRV_CHILD_DATA | BDRV_CHILD_METADATA,
+    BDRV_CHILD_IMAGE    = BDRV_CHILD_DATA | BDRV_CHILD_METADATA |
+                          BDRV_CHILD_PRIMARY,
 } BdrvChildRole;
 
 typedef struct BlockLimits {
@@ -99,6 +100,7 @@ enum {
 };
 
 typedef struct BdrvDirtyBitmap BdrvDirtyBitmap;
+struct QEMUSnapshotInfo;
 
 struct BlockDriverState {
     BlockDriver *drv;
@@ -273,10 +275,22 @@ struct BlockDriver {
     void (*bdrv_reopen_commit)(BlockDriverState *bs);
     void (*bdrv_reopen_abort)(BlockDriverState *bs);
 
+    /* Internal snapshots (include/block/snapshot.h). */
+    int (*bdrv_snapshot_create)(BlockDriverState *bs,
+                                struct QEMUSnapshotInfo *sn_info,
+                                Error **errp);
+    int (*bdrv_snapshot_goto)(BlockDriverState *bs, const char *snapshot_id,
+                              Error **errp);
+    int (*bdrv_snapshot_delete)(BlockDriverState *bs, const char *snapshot_id,
+                                const char *name, Error **errp);
+    int (*bdrv_snapshot_list)(BlockDriverState *bs,
+                              struct QEMUSnapshotInfo **psn_info);
+
     /* Put the image into a clean state before close/inactivation. */
     int (*bdrv_inactivate)(BlockDriverState *bs);
-    int coroutine_fn (*bdrv_co_check)(BlockDriverState *bs, void *result,
-                                      int fix);
+    int coroutine_fn (*bdrv_co_check)(BlockDriverState *bs,
+                                      BdrvCheckResult *result,
+                                      BdrvCheckMode fix);
     int (*bdrv_amend_options)(BlockDriverState *bs, QemuOpts *opts,
                               bool force, Error **errp);
     int (*bdrv_make_empty)(BlockDriverState *bs);
@@ -353,5 +367,6 @@ extern BlockDriver bdrv_host_device;
 extern BlockDriver bdrv_raw;
 extern BlockDriver bdrv_null_co;
 extern BlockDriver bdrv_null_aio;
+extern BlockDriver bdrv_qcow2;
 
 #endif

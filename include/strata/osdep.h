@@ -101,6 +101,74 @@ static inline uint64_t pow2ceil(uint64_t v)
     return UINT64_C(1) << (64 - clz64(v - 1));
 }
 
+#include <endian.h>
+
+/* Unaligned big-endian loads and stores (on-disk formats). */
+static inline uint16_t lduw_be(const void *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof(v));
+    return be16toh(v);
+}
+
+static inline uint32_t ldl_be(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return be32toh(v);
+}
+
+static inline uint64_t ldq_be(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return be64toh(v);
+}
+
+static inline void stw_be(void *p, uint16_t v)
+{
+    v = htobe16(v);
+    memcpy(p, &v, sizeof(v));
+}
+
+static inline void stl_be(void *p, uint32_t v)
+{
+    v = htobe32(v);
+    memcpy(p, &v, sizeof(v));
+}
+
+static inline void stq_be(void *p, uint64_t v)
+{
+    v = htobe64(v);
+    memcpy(p, &v, sizeof(v));
+}
+
+static inline uint32_t ldl_le(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return le32toh(v);
+}
+
+static inline uint64_t ldq_le(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return le64toh(v);
+}
+
+static inline void stl_le(void *p, uint32_t v)
+{
+    v = htole32(v);
+    memcpy(p, &v, sizeof(v));
+}
+
+static inline void stq_le(void *p, uint64_t v)
+{
+    v = htole64(v);
+    memcpy(p, &v, sizeof(v));
+}
+
 /* Allocate memory aligned for O_DIRECT; free with qemu_vfree(). */
 void *qemu_memalign(size_t alignment, size_t size);
 void *qemu_try_memalign(size_t alignment, size_t size);

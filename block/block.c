@@ -1934,3 +1934,36 @@ int bdrv_can_set_read_only(BlockDriverState *bs, bool read_only,
     }
     return 0;
 }
+
+/* ---- consistency check ---- */
+
+typedef struct CheckCo {
+    BlockDriverState *bs;
+    BdrvCheckResult *res;
+    BdrvCheckMode fix;
+    int ret;
+    bool done;
+} CheckCo;
+
+static void coroutine_fn check_entry(void *opaque)
+{
+    CheckCo *c = opaque;
+
+    c->ret = c->bs->drv->bdrv_co_check(c->bs, c->res, c->fix);
+    c->done = true;
+}
+
+int bdrv_check(BlockDriverState *bs, BdrvCheckResult *res, BdrvCheckMode fix)
+{
+    CheckCo c = { .bs = bs, .res = res, .fix = fix };
+
+    memset(res, 0, sizeof(*res));
+    if (!bs->drv) {
+        return -ENOMEDIUM;
+    }
+    if (!bs->drv->bdrv_co_check) {
+        return -ENOTSUP;
+    }
+    bdrv_run_co(check_entry, &c, &c.done);
+    return c.ret;
+}

@@ -746,45 +746,54 @@ void *qemu_blockalign0(BlockDriverState *bs, size_t size)
     return memset(qemu_blockalign(bs, size), 0, size);
 }
 
+static uint64_t min_non_zero_u64(uint64_t a, uint64_t b)
+{
+    return !a ? b : !b ? a : MIN(a, b);
+}
+
+/* Combine a child's limits into @dst (what requests through it obey). */
+static void merge_limits(BlockLimits *dst, const BlockLimits *src)
+{
+    dst->pdiscard_alignment = MAX(dst->pdiscard_alignment,
+                                  src->pdiscard_alignment);
+    dst->opt_transfer = MAX(dst->opt_transfer, src->opt_transfer);
+    dst->max_transfer = min_non_zero_u64(dst->max_transfer,
+                                         src->max_transfer);
+    dst->max_hw_transfer = min_non_zero_u64(dst->max_hw_transfer,
+                                            src->max_hw_transfer);
+    dst->opt_mem_alignment = MAX(dst->opt_mem_alignment,
+                                 src->opt_mem_alignment);
+    dst->min_mem_alignment = MAX(dst->min_mem_alignment,
+                                 src->min_mem_alignment);
+    dst->max_iov = min_non_zero_u64(dst->max_iov, src->max_iov);
+}
+
 void bdrv_refresh_limits(BlockDriverState *bs, Error **errp)
 {
-    BdrvChild *c;
     BlockLimits *bl = &bs->bl;
+    bool have_limits = false;
+    BdrvChild *c;
 
     memset(bl, 0, sizeof(*bl));
     if (!bs->drv) {
         return;
     }
-    /* Start from what the children need (data and metadata children). */
+    /*
+     * Byte-granular unless the driver says otherwise: children pad their
+     * own requests to what they need.
+     */
     bl->request_alignment = 1;
     QLIST_FOREACH(c, &bs->children, next) {
         if (c->role & (BDRV_CHILD_DATA | BDRV_CHILD_FILTERED |
-                       BDRV_CHILD_METADATA)) {
-            BlockLimits *cl = &c->bs->bl;
-
-            if (bs->drv->is_filter ||
-                (c->role & BDRV_CHILD_FILTERED)) {
-                bl->request_alignment = MAX(bl->request_alignment,
-                                            cl->request_alignment);
-                bl->pdiscard_alignment = cl->pdiscard_alignment;
-                bl->max_pdiscard = cl->max_pdiscard;
-                bl->pwrite_zeroes_alignment = cl->pwrite_zeroes_alignment;
-                bl->max_pwrite_zeroes = cl->max_pwrite_zeroes;
-                bl->max_transfer = cl->max_transfer;
-                bl->opt_transfer = cl->opt_transfer;
-                bl->max_iov = cl->max_iov;
-            }
-            bl->min_mem_alignment = MAX(bl->min_mem_alignment,
-                                        cl->min_mem_alignment);
-            bl->opt_mem_alignment = MAX(bl->opt_mem_alignment,
-                                        cl->opt_mem_alignment);
+                       BDRV_CHILD_COW)) {
+            merge_limits(bl, &c->bs->bl);
+            have_limits = true;
         }
     }
-    if (!bl->min_mem_alignment) {
+    if (!have_limits) {
         bl->min_mem_alignment = 512;
-    }
-    if (!bl->opt_mem_alignment) {
         bl->opt_mem_alignment = qemu_real_host_page_size();
+        bl->max_iov = IOV_MAX;
     }
     if (bs->drv->bdrv_refresh_limits) {
         bs->drv->bdrv_refresh_limits(bs, errp);

@@ -393,7 +393,9 @@ static size_t header_ext_add(uint8_t *buf, size_t avail, uint32_t magic,
     }
     stl_be(buf, magic);
     stl_be(buf + 4, len);
-    memcpy(buf + 8, data, len);
+    if (len) {
+        memcpy(buf + 8, data, len);
+    }
     memset(buf + 8 + len, 0, total - 8 - len);
     return total;
 }

@@ -1589,10 +1589,75 @@ fail:
     return NULL;
 }
 
+/*
+ * -s / snapshot=on: put a temporary qcow2 overlay on top of @bs that takes
+ * all writes; the overlay file is unlinked at once, so it disappears with
+ * the process.  Returns the overlay (a new reference) or NULL.
+ */
+static BlockDriverState *append_temp_snapshot(BlockDriverState *bs,
+                                              int flags, Error **errp)
+{
+    const char *tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
+    g_autofree char *tmp = g_build_filename(tmpdir, "strata-snap.XXXXXX",
+                                            NULL);
+    int64_t size = bdrv_getlength(bs);
+    BlockDriverState *overlay;
+    json_t *options;
+    Error *local_err = NULL;
+    int fd;
+
+    if (size < 0) {
+        error_setg_errno(errp, -size, "Could not get image size");
+        return NULL;
+    }
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Could not get temporary filename");
+        return NULL;
+    }
+    close(fd);
+    bdrv_img_create(tmp, "qcow2", NULL, NULL, NULL, size, 0, true,
+                    &local_err);
+    if (local_err) {
+        error_propagate_prepend(errp, local_err, "Could not create temporary "
+                                "overlay '%s': ", tmp);
+        unlink(tmp);
+        return NULL;
+    }
+    options = json_object();
+    json_object_set_new(options, "driver", json_string("qcow2"));
+    json_object_set_new(options, "file.driver", json_string("file"));
+    json_object_set_new(options, "file.filename", json_string(tmp));
+    json_object_set_new(options, "backing", json_string(bs->node_name));
+    overlay = bdrv_open(NULL, NULL, options,
+                        (flags & ~BDRV_O_SNAPSHOT) | BDRV_O_RDWR |
+                        BDRV_O_TEMPORARY, errp);
+    unlink(tmp);
+    return overlay;
+}
+
 BlockDriverState *bdrv_open(const char *filename, const char *reference,
                             json_t *options, int flags, Error **errp)
 {
-    return open_inherit(filename, reference, options, flags, NULL, 0, errp);
+    BlockDriverState *bs, *overlay;
+
+    if (!(flags & BDRV_O_SNAPSHOT)) {
+        return open_inherit(filename, reference, options, flags, NULL, 0,
+                            errp);
+    }
+    /* The image itself is only read; the overlay gets the writes. */
+    if (options) {
+        json_object_del(options, BDRV_OPT_READ_ONLY);
+    }
+    bs = open_inherit(filename, reference, options,
+                      flags & ~(BDRV_O_RDWR | BDRV_O_SNAPSHOT), NULL, 0,
+                      errp);
+    if (!bs) {
+        return NULL;
+    }
+    overlay = append_temp_snapshot(bs, flags, errp);
+    bdrv_unref(bs);
+    return overlay;
 }
 
 /* ---- filenames ---- */

@@ -363,6 +363,11 @@ static int update_node_perms(BlockDriverState *bs, PermUpdate *u,
     if (bs->force_share) {
         shared = BLK_PERM_ALL;
     }
+    if ((perm & (BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED)) &&
+        !bdrv_is_writable(bs)) {
+        error_setg(errp, "Block node is read-only");
+        return -EPERM;
+    }
     if (bs->drv && bs->drv->bdrv_check_perm) {
         int ret = bs->drv->bdrv_check_perm(bs, perm, shared, errp);
         if (ret < 0) {
@@ -2040,4 +2045,139 @@ int bdrv_check(BlockDriverState *bs, BdrvCheckResult *res, BdrvCheckMode fix)
     }
     bdrv_run_co(check_entry, &c, &c.done);
     return c.ret;
+}
+
+/* ---- reopen ---- */
+
+typedef struct ReopenEntry {
+    BlockDriverState *bs;
+    int old_flags;
+    int new_flags;
+    bool prepared;
+} ReopenEntry;
+
+static void reopen_queue_add(GArray *q, BlockDriverState *bs, int flags)
+{
+    BdrvChild *c;
+    ReopenEntry e = { .bs = bs, .old_flags = bs->open_flags,
+                      .new_flags = flags };
+
+    for (guint i = 0; i < q->len; i++) {
+        if (g_array_index(q, ReopenEntry, i).bs == bs) {
+            return;
+        }
+    }
+    g_array_append_val(q, e);
+    /* Storage children follow the node; backing files stay as they are. */
+    QLIST_FOREACH(c, &bs->children, next) {
+        if (!(c->role & BDRV_CHILD_COW)) {
+            int cflags = (c->bs->open_flags & ~(BDRV_O_RDWR |
+                                                BDRV_O_CACHE_MASK)) |
+                         (flags & (BDRV_O_RDWR | BDRV_O_CACHE_MASK));
+            reopen_queue_add(q, c->bs, cflags);
+        }
+    }
+}
+
+int bdrv_reopen(BlockDriverState *bs, json_t *options, Error **errp)
+{
+    g_autoptr(GArray) q = g_array_new(false, false, sizeof(ReopenEntry));
+    int flags = bs->open_flags;
+    const char *key;
+    json_t *val;
+    int ret = 0;
+
+    if (options) {
+        if (!update_flags_from_options(&flags, options, errp)) {
+            return -EINVAL;
+        }
+        json_object_foreach(options, key, val) {
+            if (strcmp(key, BDRV_OPT_READ_ONLY) &&
+                strcmp(key, BDRV_OPT_CACHE_DIRECT) &&
+                strcmp(key, BDRV_OPT_CACHE_NO_FLUSH) &&
+                strcmp(key, BDRV_OPT_AUTO_READ_ONLY)) {
+                error_setg(errp, "Cannot change the option '%s'", key);
+                return -EINVAL;
+            }
+        }
+    }
+    if ((flags & BDRV_O_RDWR) && bs->force_share) {
+        error_setg(errp, "force-share=on can only be used with read-only "
+                   "images");
+        return -EINVAL;
+    }
+
+    bdrv_drained_begin(bs);
+    reopen_queue_add(q, bs, flags);
+    /* Flush everything first: read-only nodes cannot write back later. */
+    ret = bdrv_flush(bs);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Error flushing drive");
+        goto out;
+    }
+    for (guint i = 0; i < q->len; i++) {
+        ReopenEntry *e = &g_array_index(q, ReopenEntry, i);
+        BlockDriver *drv = e->bs->drv;
+
+        if (!drv) {
+            error_setg(errp, "Node '%s' has no medium", e->bs->node_name);
+            ret = -ENOMEDIUM;
+            break;
+        }
+        if (e->new_flags == e->old_flags) {
+            continue;
+        }
+        if (drv->bdrv_reopen_prepare) {
+            ret = drv->bdrv_reopen_prepare(e->bs, NULL, e->new_flags, errp);
+            if (ret < 0) {
+                break;
+            }
+        } else if ((e->new_flags ^ e->old_flags) & ~BDRV_O_NO_FLUSH) {
+            error_setg(errp, "Block format '%s' used by node '%s' does not "
+                       "support reopening files", drv->format_name,
+                       e->bs->node_name);
+            ret = -ENOTSUP;
+            break;
+        }
+        e->prepared = true;
+    }
+    if (ret < 0) {
+        for (guint i = 0; i < q->len; i++) {
+            ReopenEntry *e = &g_array_index(q, ReopenEntry, i);
+
+            if (e->prepared && e->bs->drv->bdrv_reopen_abort) {
+                e->bs->drv->bdrv_reopen_abort(e->bs);
+            }
+        }
+        goto out;
+    }
+    for (guint i = 0; i < q->len; i++) {
+        ReopenEntry *e = &g_array_index(q, ReopenEntry, i);
+
+        e->bs->open_flags = e->new_flags;
+        e->bs->read_only = !(e->new_flags & BDRV_O_RDWR);
+        if (e->prepared && e->bs->drv->bdrv_reopen_commit) {
+            e->bs->drv->bdrv_reopen_commit(e->bs);
+        }
+    }
+    for (guint i = q->len; i-- > 0;) {
+        bdrv_refresh_limits(g_array_index(q, ReopenEntry, i).bs, NULL);
+    }
+    /* Writability changes what the node needs from its children. */
+    ret = bdrv_refresh_perms(bs, errp);
+out:
+    bdrv_drained_end(bs);
+    return ret;
+}
+
+int bdrv_reopen_set_read_only(BlockDriverState *bs, bool read_only,
+                              Error **errp)
+{
+    json_t *opts = json_object();
+    int ret;
+
+    json_object_set_new(opts, BDRV_OPT_READ_ONLY, json_boolean(read_only));
+    ret = bdrv_reopen(bs, opts, errp);
+    json_decref(opts);
+    return ret;
 }

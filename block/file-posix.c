@@ -44,6 +44,8 @@ typedef struct BDRVRawState {
     /* Values check_perm validated, applied by set_perm. */
     uint64_t perm;
     uint64_t shared_perm;
+    /* The descriptor a reopen prepared, swapped in on commit. */
+    int reopen_fd;
 } BDRVRawState;
 
 static const char *const aio_mode_names[] = {
@@ -340,6 +342,7 @@ static int raw_open_common(BlockDriverState *bs, json_t *options, int flags,
     }
     g_strlcpy(bs->filename, filename, sizeof(bs->filename));
     g_strlcpy(bs->exact_filename, filename, sizeof(bs->exact_filename));
+    s->reopen_fd = -1;
 
     s->aio = default_aio_mode(flags);
     if (aio && parse_aio_mode(aio, &s->aio, errp) < 0) {
@@ -444,6 +447,59 @@ static void raw_close(BlockDriverState *bs)
     if (s->fd >= 0) {
         close(s->fd);
         s->fd = -1;
+    }
+}
+
+/* ---- reopen ---- */
+
+static int raw_reopen_prepare(BlockDriverState *bs, json_t *options,
+                              int flags, Error **errp)
+{
+    BDRVRawState *s = bs->opaque;
+    int open_flags = O_CLOEXEC | ((flags & BDRV_O_RDWR) ? O_RDWR : O_RDONLY);
+
+    if (s->aio == AIO_MODE_NATIVE && !(flags & BDRV_O_NOCACHE)) {
+        error_setg(errp, "aio=native was specified, but it requires "
+                   "cache.direct=on, which was not specified.");
+        return -EINVAL;
+    }
+    if (flags & BDRV_O_NOCACHE) {
+        open_flags |= O_DIRECT;
+    }
+    s->reopen_fd = open(bs->filename, open_flags);
+    if (s->reopen_fd < 0) {
+        int err = errno;
+
+        error_setg_errno(errp, err, "Could not reopen file");
+        return -err;
+    }
+    return 0;
+}
+
+static void raw_reopen_commit(BlockDriverState *bs)
+{
+    BDRVRawState *s = bs->opaque;
+    uint64_t perm = s->locked_perm, shared = s->locked_shared;
+    int old_fd = s->fd;
+
+    /* Locks belong to the open file description: take them on the new one. */
+    s->fd = s->reopen_fd;
+    s->reopen_fd = -1;
+    if (s->use_lock) {
+        s->locked_perm = 0;
+        s->locked_shared = BLK_PERM_ALL;
+        apply_lock_bytes(s, perm, ~shared & BLK_PERM_ALL, false, NULL);
+    }
+    close(old_fd);
+}
+
+static void raw_reopen_abort(BlockDriverState *bs)
+{
+    BDRVRawState *s = bs->opaque;
+
+    if (s->reopen_fd >= 0) {
+        close(s->reopen_fd);
+        s->reopen_fd = -1;
     }
 }
 
@@ -1122,6 +1178,9 @@ BlockDriver bdrv_file = {
     .bdrv_check_perm = raw_check_perm,
     .bdrv_set_perm = raw_set_perm,
     .bdrv_abort_perm_update = raw_abort_perm_update,
+    .bdrv_reopen_prepare = raw_reopen_prepare,
+    .bdrv_reopen_commit = raw_reopen_commit,
+    .bdrv_reopen_abort = raw_reopen_abort,
 };
 
 BlockDriver bdrv_host_device = {
@@ -1149,4 +1208,7 @@ BlockDriver bdrv_host_device = {
     .bdrv_check_perm = raw_check_perm,
     .bdrv_set_perm = raw_set_perm,
     .bdrv_abort_perm_update = raw_abort_perm_update,
+    .bdrv_reopen_prepare = raw_reopen_prepare,
+    .bdrv_reopen_commit = raw_reopen_commit,
+    .bdrv_reopen_abort = raw_reopen_abort,
 };

@@ -150,6 +150,12 @@ static void null_refresh_filename(BlockDriverState *bs)
              bs->drv->format_name);
 }
 
+static int null_reopen_prepare(BlockDriverState *bs, json_t *options,
+                               int flags, Error **errp)
+{
+    return 0;
+}
+
 static const char *const null_strong_runtime_opts[] = {
     "size",
     "read-zeroes",
@@ -168,6 +174,7 @@ static const char *const null_strong_runtime_opts[] = {
     .bdrv_co_flush_to_disk = null_co_flush,                     \
     .bdrv_co_block_status = null_co_block_status,               \
     .bdrv_refresh_filename = null_refresh_filename,             \
+    .bdrv_reopen_prepare = null_reopen_prepare,                 \
     .strong_runtime_opts = null_strong_runtime_opts
 
 BlockDriver bdrv_null_co = {

@@ -1295,6 +1295,44 @@ static void qcow2_close(BlockDriverState *bs)
     qcow2_free_state(bs);
 }
 
+static int qcow2_reopen_prepare(BlockDriverState *bs, json_t *options,
+                                int flags, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (!(flags & BDRV_O_RDWR) && bdrv_is_writable(bs)) {
+        /* Going read-only: everything must be on disk and clean. */
+        ret = qcow2_flush_caches(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not flush qcow2 caches");
+            return ret;
+        }
+        if (s->use_lazy_refcounts) {
+            ret = qcow2_mark_clean(bs);
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Could not mark qcow2 image "
+                                 "clean");
+                return ret;
+            }
+        }
+    }
+    if ((flags & BDRV_O_RDWR) && !bdrv_is_writable(bs) &&
+        (s->incompatible_features & QCOW2_INCOMPAT_CORRUPT)) {
+        error_setg(errp, "qcow2: Image is corrupt; cannot be opened "
+                   "read/write");
+        return -EACCES;
+    }
+    return 0;
+}
+
+static void qcow2_reopen_commit(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    s->flags = bs->open_flags;
+}
+
 static void qcow2_refresh_limits(BlockDriverState *bs, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -2879,4 +2917,6 @@ BlockDriver bdrv_qcow2 = {
     .bdrv_snapshot_goto = qcow2_snapshot_goto,
     .bdrv_snapshot_delete = qcow2_snapshot_delete,
     .bdrv_snapshot_list = qcow2_snapshot_list,
+    .bdrv_reopen_prepare = qcow2_reopen_prepare,
+    .bdrv_reopen_commit = qcow2_reopen_commit,
 };

@@ -254,6 +254,13 @@ static void raw_child_perm(BlockDriverState *bs, BdrvChild *c,
     *nperm |= perm & (BLK_PERM_WRITE | BLK_PERM_RESIZE);
 }
 
+/* Nothing of our own to change: the file child is reopened itself. */
+static int raw_reopen_prepare(BlockDriverState *bs, json_t *options,
+                              int flags, Error **errp)
+{
+    return 0;
+}
+
 static BlockMeasureInfo *raw_measure(QemuOpts *opts, BlockDriverState *in_bs,
                                      Error **errp)
 {
@@ -323,4 +330,5 @@ BlockDriver bdrv_raw = {
     .bdrv_get_info = raw_get_info,
     .bdrv_refresh_limits = raw_refresh_limits,
     .bdrv_measure = raw_measure,
+    .bdrv_reopen_prepare = raw_reopen_prepare,
 };

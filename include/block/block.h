@@ -182,6 +182,15 @@ const char *bdrv_get_device_or_node_name(const BlockDriverState *bs);
 BlockDriverState *bdrv_lookup_bs(const char *device, const char *node_name,
                                  Error **errp);
 
+/*
+ * Change read-only state and cache options of @bs (and its storage
+ * children) in place.  @options (flat) may hold "read-only",
+ * "cache.direct", "cache.no-flush"; other keys are refused.
+ */
+int bdrv_reopen(BlockDriverState *bs, json_t *options, Error **errp);
+int bdrv_reopen_set_read_only(BlockDriverState *bs, bool read_only,
+                              Error **errp);
+
 /* ---- properties ---- */
 
 int64_t bdrv_getlength(BlockDriverState *bs);

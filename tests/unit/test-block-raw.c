@@ -184,6 +184,33 @@ static void test_read_only(void)
     unlink(path);
 }
 
+static void test_reopen(void)
+{
+    g_autofree char *path = make_file("reopen.raw", 64 * KiB);
+    BlockBackend *blk = open_raw(path, 0, NULL, &error_abort);
+    BlockDriverState *bs = blk_bs(blk);
+    uint8_t buf[512];
+    uint64_t perm, shared;
+
+    memset(buf, 0x3c, sizeof(buf));
+    g_assert_cmpint(blk_pwrite(blk, 0, 512, buf, 0), ==, -EPERM);
+    g_assert_cmpint(bdrv_reopen_set_read_only(bs, false, &error_abort), ==,
+                    0);
+    g_assert_false(bdrv_is_read_only(bs));
+    g_assert_false(bdrv_is_read_only(bs->file->bs));
+    blk_get_perm(blk, &perm, &shared);
+    g_assert_cmpint(blk_set_perm(blk, perm | BLK_PERM_WRITE, shared,
+                                 &error_abort), ==, 0);
+    g_assert_cmpint(blk_pwrite(blk, 0, 512, buf, 0), ==, 0);
+    g_assert_cmpint(bdrv_reopen_set_read_only(bs, true, &error_abort), ==, 0);
+    g_assert_cmpint(blk_pwrite(blk, 0, 512, buf, 0), ==, -EPERM);
+    memset(buf, 0, sizeof(buf));
+    g_assert_cmpint(blk_pread(blk, 0, 512, buf, 0), ==, 0);
+    g_assert_cmpint(buf[511], ==, 0x3c);
+    blk_unref(blk);
+    unlink(path);
+}
+
 static void test_locking(void)
 {
     g_autofree char *path = make_file("lock.raw", 64 * KiB);
@@ -326,6 +353,7 @@ int main(int argc, char **argv)
     g_test_add_func("/block-raw/truncate", test_truncate);
     g_test_add_func("/block-raw/read-only", test_read_only);
     g_test_add_func("/block-raw/locking", test_locking);
+    g_test_add_func("/block-raw/reopen", test_reopen);
     g_test_add_func("/block-raw/probe-raw", test_probe_raw);
     g_test_add_func("/block-raw/unknown-option", test_unknown_option);
     g_test_add_func("/block-raw/missing-file", test_missing_file);

@@ -63,6 +63,7 @@ void bdrv_init(void)
     bdrv_register(&bdrv_null_co);
     bdrv_register(&bdrv_null_aio);
     bdrv_register(&bdrv_qcow2);
+    bdrv_register(&bdrv_qcow);
 }
 
 BlockDriver *bdrv_find_format(const char *format_name)

@@ -368,5 +368,6 @@ extern BlockDriver bdrv_raw;
 extern BlockDriver bdrv_null_co;
 extern BlockDriver bdrv_null_aio;
 extern BlockDriver bdrv_qcow2;
+extern BlockDriver bdrv_qcow;
 
 #endif

@@ -43,6 +43,14 @@ int prealloc_mode_parse(const char *str, PreallocMode def, Error **errp)
 
 /* ---- driver registry ---- */
 
+void bdrv_set_str(char **field, const char *value)
+{
+    char *old = *field;
+
+    *field = g_strdup(value ? value : "");
+    g_free(old);
+}
+
 void bdrv_register(BlockDriver *bdrv)
 {
     QLIST_INSERT_HEAD(&bdrv_drivers, bdrv, list);
@@ -1001,6 +1009,10 @@ static BlockDriverState *bdrv_new(void)
     qemu_co_queue_init(&bs->flush_queue);
     qemu_co_mutex_init(&bs->reqs_lock);
     bs->refcnt = 1;
+    bs->filename = g_strdup("");
+    bs->exact_filename = g_strdup("");
+    bs->backing_file = g_strdup("");
+    bs->auto_backing_file = g_strdup("");
     bs->aio_context = qemu_get_aio_context();
     QTAILQ_INSERT_TAIL(&all_bdrv_states, bs, bs_list);
     return bs;
@@ -1338,6 +1350,10 @@ static void delete_node(BlockDriverState *bs)
         QTAILQ_REMOVE(&graph_bdrv_states, bs, node_list);
     }
     QTAILQ_REMOVE(&all_bdrv_states, bs, bs_list);
+    g_free(bs->filename);
+    g_free(bs->exact_filename);
+    g_free(bs->backing_file);
+    g_free(bs->auto_backing_file);
     g_free(bs);
 }
 
@@ -1400,10 +1416,9 @@ static bool fill_protocol_options(BlockDriverState *bs, BlockDriver *drv,
         }
     }
     if (filename) {
-        g_strlcpy(bs->filename, filename, sizeof(bs->filename));
+        bdrv_set_str(&bs->filename, filename);
     } else if (opt_str(options, "filename")) {
-        g_strlcpy(bs->filename, opt_str(options, "filename"),
-                  sizeof(bs->filename));
+        bdrv_set_str(&bs->filename, opt_str(options, "filename"));
     }
     return true;
 }
@@ -1551,9 +1566,9 @@ static BlockDriverState *open_inherit(const char *filename,
             bs->probed = true;
         }
         if (file_bs) {
-            g_strlcpy(bs->filename, file_bs->filename, sizeof(bs->filename));
+            bdrv_set_str(&bs->filename, file_bs->filename);
         } else if (filename) {
-            g_strlcpy(bs->filename, filename, sizeof(bs->filename));
+            bdrv_set_str(&bs->filename, filename);
         }
     }
     json_object_set_new(options, "driver", json_string(drv->format_name));
@@ -1741,7 +1756,7 @@ void bdrv_refresh_filename(BlockDriverState *bs)
     bs->full_open_options = opts;
 
     if (bs->drv->bdrv_refresh_filename) {
-        bs->exact_filename[0] = '\0';
+        bdrv_set_str(&bs->exact_filename, NULL);
         bs->drv->bdrv_refresh_filename(bs);
     } else if (bs->file && !bs->drv->bdrv_file_open) {
         BlockDriverState *file = bs->file->bs;
@@ -1750,20 +1765,20 @@ void bdrv_refresh_filename(BlockDriverState *bs)
          * The file's name suffices if opening it with this format would
          * rebuild exactly this tree.
          */
-        bs->exact_filename[0] = '\0';
+        bdrv_set_str(&bs->exact_filename, NULL);
         if (file->exact_filename[0] && file->drv &&
             file->drv->bdrv_file_open && !bs->drv->is_filter && !need_json) {
-            g_strlcpy(bs->exact_filename, file->exact_filename,
-                      sizeof(bs->exact_filename));
+            bdrv_set_str(&bs->exact_filename, file->exact_filename);
         }
     }
 
     if (bs->exact_filename[0]) {
-        g_strlcpy(bs->filename, bs->exact_filename, sizeof(bs->filename));
+        bdrv_set_str(&bs->filename, bs->exact_filename);
     } else {
         g_autofree char *json = json_to_string_qemu(opts, false);
+        g_autofree char *name = g_strconcat("json:", json, NULL);
 
-        snprintf(bs->filename, sizeof(bs->filename), "json:%s", json);
+        bdrv_set_str(&bs->filename, name);
     }
 }
 
@@ -1973,8 +1988,7 @@ int bdrv_change_backing_file(BlockDriverState *bs, const char *backing_file,
     }
     ret = bs->drv->bdrv_change_backing_file(bs, backing_file, backing_fmt);
     if (ret == 0) {
-        g_strlcpy(bs->backing_file, backing_file ? backing_file : "",
-                  sizeof(bs->backing_file));
+        bdrv_set_str(&bs->backing_file, backing_file);
         g_strlcpy(bs->backing_format, backing_fmt ? backing_fmt : "",
                   sizeof(bs->backing_format));
     }

@@ -340,8 +340,8 @@ static int raw_open_common(BlockDriverState *bs, json_t *options, int flags,
                    bs->drv->format_name);
         return -EINVAL;
     }
-    g_strlcpy(bs->filename, filename, sizeof(bs->filename));
-    g_strlcpy(bs->exact_filename, filename, sizeof(bs->exact_filename));
+    bdrv_set_str(&bs->filename, filename);
+    bdrv_set_str(&bs->exact_filename, filename);
     s->reopen_fd = -1;
 
     s->aio = default_aio_mode(flags);
@@ -1124,7 +1124,7 @@ static int coroutine_fn raw_co_create_opts(BlockDriver *drv,
      * Refuse to resize an image whose size someone else relies on (as
      * QEMU does: only resize is unshared while creating).
      */
-    g_strlcpy(tmp_bs.filename, filename, sizeof(tmp_bs.filename));
+    tmp_bs.filename = (char *)filename;
     ret = apply_lock_bytes(&tmp, BLK_PERM_WRITE | BLK_PERM_RESIZE,
                            BLK_PERM_RESIZE, false, errp);
     if (ret == 0) {

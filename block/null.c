@@ -58,8 +58,11 @@ static int null_file_open(BlockDriverState *bs, json_t *options, int flags,
     bs->supported_write_flags = BDRV_REQ_FUA;
     bs->supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK |
                                BDRV_REQ_FUA;
-    snprintf(bs->filename, sizeof(bs->filename), "%s://",
-             bs->drv->format_name);
+    {
+        g_autofree char *name = g_strdup_printf("%s://",
+                                                bs->drv->format_name);
+        bdrv_set_str(&bs->filename, name);
+    }
     return 0;
 }
 
@@ -146,8 +149,9 @@ static void null_refresh_filename(BlockDriverState *bs)
         json_object_get(bs->options, "read-zeroes")) {
         return;
     }
-    snprintf(bs->exact_filename, sizeof(bs->exact_filename), "%s://",
-             bs->drv->format_name);
+    g_autofree char *name = g_strdup_printf("%s://", bs->drv->format_name);
+
+    bdrv_set_str(&bs->exact_filename, name);
 }
 
 static int null_reopen_prepare(BlockDriverState *bs, json_t *options,

@@ -160,20 +160,21 @@ static int qcow_open(BlockDriverState *bs, json_t *options, int flags,
     s->cluster_cache_offset = -1;
 
     if (backing_offset) {
-        if (backing_len > 1023 || backing_len >= sizeof(bs->backing_file)) {
+        char name[BDRV_BACKING_NAME_MAX + 1];
+
+        if (backing_len > BDRV_BACKING_NAME_MAX) {
             error_setg(errp, "Backing file name too long");
             ret = -EINVAL;
             goto fail;
         }
-        ret = bdrv_pread(bs->file, backing_offset, backing_len,
-                         bs->auto_backing_file, 0);
+        ret = bdrv_pread(bs->file, backing_offset, backing_len, name, 0);
         if (ret < 0) {
             error_setg_errno(errp, -ret, "Could not read backing file name");
             goto fail;
         }
-        bs->auto_backing_file[backing_len] = '\0';
-        g_strlcpy(bs->backing_file, bs->auto_backing_file,
-                  sizeof(bs->backing_file));
+        name[backing_len] = '\0';
+        bdrv_set_str(&bs->auto_backing_file, name);
+        bdrv_set_str(&bs->backing_file, name);
     }
     return 0;
 

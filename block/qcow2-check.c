@@ -313,10 +313,10 @@ static int calculate_refcounts(BlockDriverState *bs, BdrvCheckResult *res,
     }
     /* refcount blocks themselves */
     for (unsigned i = 0; i < s->refcount_table_size; i++) {
-        uint64_t offset = s->refcount_table[i] & REFT_OFFSET_MASK;
+        uint64_t offset = qcow2_reftable_entry(s, i) & REFT_OFFSET_MASK;
         int64_t cluster = offset >> s->cluster_bits;
 
-        if (s->refcount_table[i] & REFT_RESERVED_MASK) {
+        if (qcow2_reftable_entry(s, i) & REFT_RESERVED_MASK) {
             fprintf(stderr, "ERROR refcount table entry %u has reserved bits "
                     "set\n", i);
             res->corruptions++;
@@ -631,7 +631,7 @@ static int rebuild_refcount_structure(BlockDriverState *bs,
         void *stale = NULL;
 
         for (unsigned i = 0; i < s->refcount_table_size && !stale; i++) {
-            uint64_t off = s->refcount_table[i] & REFT_OFFSET_MASK;
+            uint64_t off = qcow2_reftable_entry(s, i) & REFT_OFFSET_MASK;
             stale = off ? qcow2_cache_is_table_offset(s->refcount_block_cache,
                                                       off) : NULL;
         }
@@ -643,11 +643,9 @@ static int rebuild_refcount_structure(BlockDriverState *bs,
     for (int64_t i = 0; i < table_entries; i++) {
         table[i] = be64toh(table[i]);
     }
-    g_free(s->refcount_table);
-    s->refcount_table = g_steal_pointer(&table);
+    qcow2_reftable_replace(s, g_steal_pointer(&table), table_entries);
     s->refcount_table_size = table_entries;
     s->refcount_table_offset = (first_free + nb_blocks) << s->cluster_bits;
-    s->max_refcount_table_index = nb_blocks ? nb_blocks - 1 : 0;
     s->free_cluster_index = 0;
     return 0;
 }
@@ -812,7 +810,7 @@ int qcow2_shrink_reftable(BlockDriverState *bs)
     int ret;
 
     for (unsigned i = 0; i < s->refcount_table_size; i++) {
-        uint64_t off = s->refcount_table[i] & REFT_OFFSET_MASK;
+        uint64_t off = qcow2_reftable_entry(s, i) & REFT_OFFSET_MASK;
         void *block;
         bool unused = true;
 
@@ -833,7 +831,7 @@ int qcow2_shrink_reftable(BlockDriverState *bs)
             }
         }
         qcow2_cache_put(s->refcount_block_cache, &block);
-        new_table[i] = unused ? 0 : htobe64(s->refcount_table[i]);
+        new_table[i] = unused ? 0 : htobe64(qcow2_reftable_entry(s, i));
     }
     ret = bdrv_pwrite_sync(bs->file, s->refcount_table_offset,
                            s->refcount_table_size * sizeof(uint64_t),
@@ -842,7 +840,7 @@ int qcow2_shrink_reftable(BlockDriverState *bs)
         return ret;
     }
     for (unsigned i = 0; i < s->refcount_table_size; i++) {
-        uint64_t off = s->refcount_table[i] & REFT_OFFSET_MASK;
+        uint64_t off = qcow2_reftable_entry(s, i) & REFT_OFFSET_MASK;
 
         if (off && !new_table[i]) {
             void *cached = qcow2_cache_is_table_offset(s->refcount_block_cache,
@@ -850,7 +848,7 @@ int qcow2_shrink_reftable(BlockDriverState *bs)
             if (cached) {
                 qcow2_cache_discard(s->refcount_block_cache, cached);
             }
-            s->refcount_table[i] = 0;
+            qcow2_reftable_set(s, i, 0);
             /* Its own cluster is free now: it was counted only by itself. */
         }
     }

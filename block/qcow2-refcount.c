@@ -90,6 +90,37 @@ void qcow2_set_refcount_entry(BDRVQcow2State *s, void *block, uint64_t index,
     set_refcount(s, block, index, value);
 }
 
+void qcow2_reftable_set(BDRVQcow2State *s, uint64_t i, uint64_t value)
+{
+    assert(i < s->refcount_table_size);
+    if (i >= s->refcount_table_alloc) {
+        uint32_t n = MIN(s->refcount_table_size,
+                         MAX(i + 1, (uint64_t)s->refcount_table_alloc * 2));
+
+        s->refcount_table = g_renew(uint64_t, s->refcount_table, n);
+        memset(s->refcount_table + s->refcount_table_alloc, 0,
+               (n - s->refcount_table_alloc) * sizeof(uint64_t));
+        s->refcount_table_alloc = n;
+    }
+    s->refcount_table[i] = value;
+}
+
+void qcow2_reftable_replace(BDRVQcow2State *s, uint64_t *table,
+                            uint32_t entries)
+{
+    uint32_t used = 0;
+
+    for (uint32_t i = 0; i < entries; i++) {
+        if (table[i]) {
+            used = i + 1;
+        }
+    }
+    g_free(s->refcount_table);
+    s->refcount_table = g_renew(uint64_t, table, MAX(used, 1));
+    s->refcount_table_alloc = used;
+    s->max_refcount_table_index = used ? used - 1 : 0;
+}
+
 /* ---- set-up ---- */
 
 int qcow2_refcount_init(BlockDriverState *bs)
@@ -108,19 +139,21 @@ int qcow2_refcount_init(BlockDriverState *bs)
     if (!s->refcount_table) {
         return -ENOMEM;
     }
+    s->refcount_table_alloc = 0;
     if (s->refcount_table_size > 0) {
+        uint64_t *table = s->refcount_table;
+
+        s->refcount_table = NULL;
         ret = bdrv_pread(bs->file, s->refcount_table_offset,
-                         refcount_table_size2, s->refcount_table, 0);
+                         refcount_table_size2, table, 0);
         if (ret < 0) {
+            g_free(table);
             return ret;
         }
-        s->max_refcount_table_index = 0;
         for (unsigned i = 0; i < s->refcount_table_size; i++) {
-            s->refcount_table[i] = be64toh(s->refcount_table[i]);
-            if (s->refcount_table[i]) {
-                s->max_refcount_table_index = i;
-            }
+            table[i] = be64toh(table[i]);
         }
+        qcow2_reftable_replace(s, table, s->refcount_table_size);
     }
     return 0;
 }
@@ -154,7 +187,7 @@ int qcow2_get_refcount(BlockDriverState *bs, int64_t cluster_index,
         *refcount = 0;
         return 0;
     }
-    block_offset = s->refcount_table[table_index] & REFT_OFFSET_MASK;
+    block_offset = qcow2_reftable_entry(s, table_index) & REFT_OFFSET_MASK;
     if (!block_offset) {
         *refcount = 0;
         return 0;
@@ -227,7 +260,8 @@ static int alloc_refcount_block(BlockDriverState *bs, int64_t cluster_index,
     int ret;
 
     if (table_index < s->refcount_table_size) {
-        uint64_t off = s->refcount_table[table_index] & REFT_OFFSET_MASK;
+        uint64_t off = qcow2_reftable_entry(s, table_index) &
+                       REFT_OFFSET_MASK;
 
         if (off) {
             if (offset_into_cluster(s, off)) {
@@ -307,7 +341,7 @@ static int alloc_refcount_block(BlockDriverState *bs, int64_t cluster_index,
             qcow2_cache_put(s->refcount_block_cache, refcount_block);
             return ret;
         }
-        s->refcount_table[table_index] = new_block;
+        qcow2_reftable_set(s, table_index, new_block);
         s->max_refcount_table_index = MAX(s->max_refcount_table_index,
                                           table_index);
         return -EAGAIN;
@@ -390,8 +424,9 @@ int64_t qcow2_refcount_area(BlockDriverState *bs, uint64_t start_offset,
     if (!new_table || !block) {
         return -ENOMEM;
     }
-    memcpy(new_table, s->refcount_table,
-           s->refcount_table_size * REFTABLE_ENTRY_SIZE);
+    for (uint64_t i = 0; i < s->refcount_table_alloc; i++) {
+        new_table[i] = s->refcount_table[i];
+    }
     if (new_refblock_offset) {
         new_table[new_refblock_index] = new_refblock_offset;
     }
@@ -448,16 +483,9 @@ int64_t qcow2_refcount_area(BlockDriverState *bs, uint64_t start_offset,
 
     old_table_clusters = size_to_clusters(s, s->refcount_table_size *
                                           REFTABLE_ENTRY_SIZE);
-    g_free(s->refcount_table);
-    s->refcount_table = g_steal_pointer(&new_table);
+    qcow2_reftable_replace(s, g_steal_pointer(&new_table), table_entries);
     s->refcount_table_size = table_entries;
     s->refcount_table_offset = table_offset;
-    s->max_refcount_table_index = 0;
-    for (uint64_t i = 0; i < table_entries; i++) {
-        if (s->refcount_table[i]) {
-            s->max_refcount_table_index = i;
-        }
-    }
     if (old_table_offset) {
         qcow2_free_clusters(bs, old_table_offset,
                             old_table_clusters << s->cluster_bits,
@@ -1081,9 +1109,8 @@ int qcow2_check_metadata_overlap(BlockDriverState *bs, int ign,
         }
     }
     if ((chk & QCOW2_OL_REFCOUNT_BLOCK) && s->refcount_table) {
-        for (unsigned i = 0; i <= s->max_refcount_table_index &&
-             i < s->refcount_table_size; i++) {
-            uint64_t rb = s->refcount_table[i] & REFT_OFFSET_MASK;
+        for (unsigned i = 0; i < s->refcount_table_alloc; i++) {
+            uint64_t rb = qcow2_reftable_entry(s, i) & REFT_OFFSET_MASK;
             if (rb && ranges_overlap(offset, size, rb, s->cluster_size)) {
                 return QCOW2_OL_REFCOUNT_BLOCK;
             }

@@ -1138,8 +1138,8 @@ static int qcow2_do_open(BlockDriverState *bs, json_t *options, int flags,
     if (header.backing_file_offset != 0) {
         uint32_t len = header.backing_file_size;
 
-        if (len > MIN(1023, s->cluster_size - header.backing_file_offset) ||
-            len >= sizeof(bs->backing_file)) {
+        if (len > MIN(BDRV_BACKING_NAME_MAX,
+                      s->cluster_size - header.backing_file_offset)) {
             error_setg(errp, "Backing file name too long");
             return -EINVAL;
         }
@@ -1150,10 +1150,8 @@ static int qcow2_do_open(BlockDriverState *bs, json_t *options, int flags,
             error_setg_errno(errp, -ret, "Could not read backing file name");
             return ret;
         }
-        g_strlcpy(bs->backing_file, s->image_backing_file,
-                  sizeof(bs->backing_file));
-        g_strlcpy(bs->auto_backing_file, s->image_backing_file,
-                  sizeof(bs->auto_backing_file));
+        bdrv_set_str(&bs->backing_file, s->image_backing_file);
+        bdrv_set_str(&bs->auto_backing_file, s->image_backing_file);
     }
 
     s->snapshots_offset = header.snapshots_offset;
@@ -2256,8 +2254,7 @@ static int qcow2_change_backing_file(BlockDriverState *bs,
     }
     g_free(old_file);
     g_free(old_fmt);
-    g_strlcpy(bs->auto_backing_file, backing_file ? backing_file : "",
-              sizeof(bs->auto_backing_file));
+    bdrv_set_str(&bs->auto_backing_file, backing_file);
     return 0;
 }
 

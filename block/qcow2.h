@@ -263,7 +263,13 @@ typedef struct BDRVQcow2State {
 
     QLIST_HEAD(, QCowL2Meta) cluster_allocs;
 
+    /*
+     * The refcount table: refcount_table_size entries on disk, of which
+     * only the first refcount_table_alloc are held in memory (the rest
+     * are zero until set), so an image pays for the refblocks it uses.
+     */
     uint64_t *refcount_table;
+    uint32_t refcount_table_alloc;
     uint64_t refcount_table_offset;
     uint32_t refcount_table_size;
     uint32_t max_refcount_table_index;
@@ -489,6 +495,14 @@ int qcow2_validate_table(BlockDriverState *bs, uint64_t offset,
                          Error **errp);
 
 /* ---- qcow2-refcount.c ---- */
+static inline uint64_t qcow2_reftable_entry(BDRVQcow2State *s, uint64_t i)
+{
+    return i < s->refcount_table_alloc ? s->refcount_table[i] : 0;
+}
+void qcow2_reftable_set(BDRVQcow2State *s, uint64_t i, uint64_t value);
+/* Take over @table (@entries long) as the in-memory refcount table. */
+void qcow2_reftable_replace(BDRVQcow2State *s, uint64_t *table,
+                            uint32_t entries);
 int qcow2_refcount_init(BlockDriverState *bs);
 void qcow2_refcount_close(BlockDriverState *bs);
 int qcow2_get_refcount(BlockDriverState *bs, int64_t cluster_index,

@@ -118,12 +118,15 @@ struct BlockDriverState {
     unsigned in_flight;
 
     char node_name[32];
-    /* The filename the node was opened with / its exact reconstruction. */
-    char filename[PATH_MAX];
-    char exact_filename[PATH_MAX];
-    /* As stored in the image header and its resolution for opening. */
-    char backing_file[PATH_MAX];
-    char auto_backing_file[PATH_MAX];
+    /*
+     * The filename the node was opened with and its exact reconstruction
+     * (never NULL; set with bdrv_set_str()).
+     */
+    char *filename;
+    char *exact_filename;
+    /* As stored in the image header, and as probed for opening. */
+    char *backing_file;
+    char *auto_backing_file;
     char backing_format[16];
 
     json_t *options;            /* flat options used to open this node */
@@ -300,6 +303,10 @@ struct BlockDriver {
 };
 
 void bdrv_register(BlockDriver *bdrv);
+/* Replace a string field of a node (filename, backing_file, ...). */
+void bdrv_set_str(char **field, const char *value);
+/* Longest backing file name the formats store (QEMU's limit). */
+#define BDRV_BACKING_NAME_MAX 1023
 /* The format whose probe scores @buf highest (raw if none matches). */
 BlockDriver *bdrv_probe_all(const uint8_t *buf, int buf_size,
                             const char *filename);

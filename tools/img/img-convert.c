@@ -839,8 +839,17 @@ static bool convert_open_sources(ConvertArgs *a, ConvertState *s,
         BlockDriverState *bs;
         BlockDriverInfo bdi;
 
-        s->src[i] = img_open(a->image_opts, names[i], a->fmt, src_flags,
-                             src_writethrough, s->quiet, a->force_share);
+        if (a->image_opts) {
+            s->src[i] = img_open(true, names[i], a->fmt, src_flags,
+                                 src_writethrough, s->quiet, a->force_share);
+        } else {
+            s->src[i] = img_open_file(names[i],
+                                      img_threads_aio_options(names[i],
+                                                              a->fmt,
+                                                              src_flags),
+                                      a->fmt, src_flags, src_writethrough,
+                                      s->quiet, a->force_share);
+        }
         if (!s->src[i]) {
             return false;
         }
@@ -1064,12 +1073,15 @@ int img_convert(int argc, char **argv)
         /* O_DIRECT may need the target grown to the sector size. */
         flags |= BDRV_O_RESIZE;
     }
-    if (a.skip_create) {
-        s.target = img_open(a.tgt_image_opts, out_filename, a.out_fmt, flags,
+    if (a.tgt_image_opts) {
+        s.target = img_open(true, out_filename, a.out_fmt, flags,
                             writethrough, s.quiet, false);
     } else {
-        s.target = img_open_file(out_filename, NULL, a.out_fmt, flags,
-                                 writethrough, s.quiet, false);
+        s.target = img_open_file(out_filename,
+                                 img_threads_aio_options(out_filename,
+                                                         a.out_fmt, flags),
+                                 a.out_fmt, flags, writethrough, s.quiet,
+                                 false);
     }
     if (!s.target) {
         ret = -1;

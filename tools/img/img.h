@@ -113,6 +113,15 @@ BlockBackend *img_open_file(const char *filename, json_t *options,
                             const char *fmt, int flags, bool writethrough,
                             bool quiet, bool force_share);
 
+/*
+ * Options asking for the thread-pool AIO engine on the protocol node of a
+ * plain file (qemu-img's default engine; it is the fastest for buffered
+ * copies), or NULL when @filename is no plain file or @flags already name
+ * an engine.  Pass the result to img_open_file().
+ */
+json_t *img_threads_aio_options(const char *filename, const char *fmt,
+                                int flags);
+
 /* Parse a cache mode for the target ("Invalid cache option: %s"). */
 bool img_parse_cache(const char *mode, int *flags, bool *writethrough,
                      const char *what);

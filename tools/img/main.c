@@ -469,6 +469,28 @@ BlockBackend *img_open(bool image_opts, const char *filename,
                          force_share);
 }
 
+json_t *img_threads_aio_options(const char *filename, const char *fmt,
+                                int flags)
+{
+    BlockDriver *proto;
+    json_t *options;
+
+    if (flags & (BDRV_O_NATIVE_AIO | BDRV_O_IO_URING)) {
+        return NULL;
+    }
+    proto = bdrv_find_protocol(filename, true, NULL);
+    if (proto != &bdrv_file && proto != &bdrv_host_device) {
+        return NULL;
+    }
+    options = json_object();
+    if (fmt && !strcmp(fmt, proto->format_name)) {
+        qdict_put_str(options, "aio", "threads");
+    } else {
+        qdict_put_str(options, "file.aio", "threads");
+    }
+    return options;
+}
+
 bool img_parse_cache(const char *mode, int *flags, bool *writethrough,
                      const char *what)
 {

@@ -1,0 +1,1 @@
+# The QAPI code generator: see scripts/qapi-gen.py.

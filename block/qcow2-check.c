@@ -926,3 +926,159 @@ int qcow2_bitmaps_for_each_range(BlockDriverState *bs,
     }
     return 0;
 }
+
+/* ---- refcount width changes (amend) ---- */
+
+int qcow2_change_refcount_order(BlockDriverState *bs, int refcount_order,
+                                Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    BDRVQcow2State ns = *s;     /* only for the new entry encoding */
+    BdrvCheckResult res = { 0 };
+    RefTable t = { 0 };
+    bool rebuild = false;
+    int64_t file_len, first_free, nb_blocks = 0, table_clusters = 0, total;
+    int64_t table_entries;
+    g_autofree uint64_t *table = NULL;
+    g_autofree uint8_t *block = g_malloc0(s->cluster_size);
+    uint64_t old_table_offset = s->refcount_table_offset;
+    uint64_t old_table_clusters = size_to_clusters(s, s->refcount_table_size *
+                                                   sizeof(uint64_t));
+    int ret;
+
+    ns.refcount_order = refcount_order;
+    ns.refcount_bits = 1 << refcount_order;
+    ns.refcount_max = ns.refcount_bits == 64 ? UINT64_MAX
+                                             : (1ULL << ns.refcount_bits) - 1;
+    ns.refcount_block_bits = s->cluster_bits - (refcount_order - 3);
+    ns.refcount_block_size = 1 << ns.refcount_block_bits;
+
+    ret = qcow2_flush_caches(bs);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to flush metadata");
+        return ret;
+    }
+    file_len = bdrv_getlength(bs->file->bs);
+    if (file_len < 0) {
+        error_setg_errno(errp, -file_len, "Failed to get the file size");
+        return file_len;
+    }
+    ret = reftable_grow(&t, size_to_clusters(s, file_len));
+    if (ret == 0) {
+        ret = calculate_refcounts(bs, &res, 0, &rebuild, &t);
+    }
+    if (ret < 0 || rebuild || res.corruptions) {
+        error_setg(errp, "The image's refcounts are inconsistent; run "
+                   "'qemu-img check -r all' first");
+        g_free(t.counts);
+        return ret < 0 ? ret : -EIO;
+    }
+    /* The old structure is dropped by the switch. */
+    for (unsigned i = 0; i < s->refcount_table_alloc; i++) {
+        uint64_t off = s->refcount_table[i] & REFT_OFFSET_MASK;
+        if (off) {
+            t.counts[off >> s->cluster_bits]--;
+        }
+    }
+    for (uint64_t c = 0; c < old_table_clusters; c++) {
+        t.counts[(old_table_offset >> s->cluster_bits) + c]--;
+    }
+    first_free = 0;
+    for (int64_t i = 0; i < t.nb_clusters; i++) {
+        if (t.counts[i] > ns.refcount_max) {
+            error_setg(errp, "Cannot decrease refcount entry width to %i "
+                       "bits: Cluster at offset %#" PRIx64 " has a refcount "
+                       "of %" PRIu64, ns.refcount_bits,
+                       (uint64_t)i << s->cluster_bits, t.counts[i]);
+            g_free(t.counts);
+            return -EINVAL;
+        }
+        if (t.counts[i]) {
+            first_free = i + 1;
+        }
+    }
+    /* New blocks and table after everything still in use, incl. the old. */
+    first_free = MAX(first_free, size_to_clusters(s, file_len));
+    for (;;) {
+        int64_t nb, tc;
+
+        total = first_free + nb_blocks + table_clusters;
+        nb = DIV_ROUND_UP(total, ns.refcount_block_size);
+        tc = size_to_clusters(s, nb * sizeof(uint64_t));
+        if (nb == nb_blocks && tc == table_clusters) {
+            break;
+        }
+        nb_blocks = nb;
+        table_clusters = tc;
+    }
+    ret = reftable_grow(&t, total);
+    if (ret < 0) {
+        g_free(t.counts);
+        error_setg(errp, "Out of memory");
+        return ret;
+    }
+    for (int64_t c = first_free; c < total; c++) {
+        t.counts[c] = 1;
+    }
+    table_entries = table_clusters * (s->cluster_size / sizeof(uint64_t));
+    table = g_new0(uint64_t, table_entries);
+    for (int64_t b = 0; b < nb_blocks; b++) {
+        int64_t first = b * ns.refcount_block_size;
+        uint64_t block_offset = (first_free + b) << s->cluster_bits;
+
+        memset(block, 0, s->cluster_size);
+        for (int64_t j = 0; j < ns.refcount_block_size &&
+             first + j < t.nb_clusters; j++) {
+            qcow2_set_refcount_entry(&ns, block, j, t.counts[first + j]);
+        }
+        ret = bdrv_pwrite(bs->file, block_offset, s->cluster_size, block, 0);
+        if (ret < 0) {
+            goto fail;
+        }
+        table[b] = htobe64(block_offset);
+    }
+    ret = bdrv_pwrite(bs->file, (first_free + nb_blocks) << s->cluster_bits,
+                      table_entries * sizeof(uint64_t), table, 0);
+    if (ret < 0) {
+        goto fail;
+    }
+    ret = bdrv_flush(bs->file->bs);
+    if (ret < 0) {
+        goto fail;
+    }
+
+    /* Switch: one write of the header cluster carries everything. */
+    ret = qcow2_cache_empty(bs, s->refcount_block_cache);
+    if (ret < 0) {
+        goto fail;
+    }
+    s->refcount_order = ns.refcount_order;
+    s->refcount_bits = ns.refcount_bits;
+    s->refcount_max = ns.refcount_max;
+    s->refcount_block_bits = ns.refcount_block_bits;
+    s->refcount_block_size = ns.refcount_block_size;
+    for (int64_t i = 0; i < table_entries; i++) {
+        table[i] = be64toh(table[i]);
+    }
+    qcow2_reftable_replace(s, g_steal_pointer(&table), table_entries);
+    s->refcount_table_size = table_entries;
+    s->refcount_table_offset = (first_free + nb_blocks) << s->cluster_bits;
+    s->free_cluster_index = 0;
+    ret = qcow2_update_header(bs);
+    if (ret == 0) {
+        ret = bdrv_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to update the image header");
+        g_free(t.counts);
+        return ret;
+    }
+    g_free(t.counts);
+    return 0;
+
+fail:
+    error_setg_errno(errp, -ret, "Failed to write the new refcount "
+                     "structure");
+    g_free(t.counts);
+    return ret;
+}

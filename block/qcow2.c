@@ -1970,8 +1970,9 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
     }
 
     qemu_co_mutex_lock(&s->lock);
-    if (s->nb_snapshots) {
-        error_setg(errp, "Can't resize an image which has snapshots");
+    if (s->nb_snapshots && s->qcow_version < 3) {
+        /* v2 snapshot entries cannot record their own disk size. */
+        error_setg(errp, "Can't resize a v2 image which has snapshots");
         ret = -ENOTSUP;
         goto fail;
     }
@@ -2915,5 +2916,7 @@ BlockDriver bdrv_qcow2 = {
     .bdrv_snapshot_delete = qcow2_snapshot_delete,
     .bdrv_snapshot_list = qcow2_snapshot_list,
     .bdrv_reopen_prepare = qcow2_reopen_prepare,
+    .amend_opts = &qcow2_amend_opts,
+    .bdrv_amend_options = qcow2_amend_options,
     .bdrv_reopen_commit = qcow2_reopen_commit,
 };

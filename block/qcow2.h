@@ -539,6 +539,11 @@ int qcow2_detect_metadata_preallocation(BlockDriverState *bs);
 int qcow2_change_refcount_order(BlockDriverState *bs, int refcount_order,
                                 Error **errp);
 
+/* ---- qcow2-amend.c ---- */
+extern QemuOptsList qcow2_amend_opts;
+int qcow2_amend_options(BlockDriverState *bs, QemuOpts *opts, bool force,
+                        Error **errp);
+
 int qcow2_check_refcounts(BlockDriverState *bs, BdrvCheckResult *res,
                           BdrvCheckMode fix);
 /* Raw refcount entries of a refcount block buffer (any width). */

@@ -294,6 +294,8 @@ struct BlockDriver {
     int coroutine_fn (*bdrv_co_check)(BlockDriverState *bs,
                                       BdrvCheckResult *result,
                                       BdrvCheckMode fix);
+    /* Options "qemu-img amend" accepts, and applying them. */
+    QemuOptsList *amend_opts;
     int (*bdrv_amend_options)(BlockDriverState *bs, QemuOpts *opts,
                               bool force, Error **errp);
     int (*bdrv_make_empty)(BlockDriverState *bs);

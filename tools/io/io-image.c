@@ -5,6 +5,7 @@
 #include "strata/osdep.h"
 
 #include "block/block_int.h"
+#include "block/qapi-info.h"
 #include "tools/io-format.h"
 #include "util/option.h"
 #include "util/qdict.h"
@@ -89,80 +90,6 @@ int qemuio_length_f(QemuIOSession *s, BlockBackend *blk, int argc,
     return 0;
 }
 
-static void dump_value(QemuIOSession *s, json_t *value, int level);
-
-/* One member or list element: "key: value" or "key:" and a nested block. */
-static void dump_entry(QemuIOSession *s, const char *label, json_t *value,
-                       int level)
-{
-    bool nested = json_is_object(value) || json_is_array(value);
-
-    qemuio_printf(s, "%*s%s:%c", level * 4, "", label, nested ? '\n' : ' ');
-    dump_value(s, value, level + 1);
-    if (!nested) {
-        qemuio_printf(s, "\n");
-    }
-}
-
-static void dump_value(QemuIOSession *s, json_t *value, int level)
-{
-    const char *key;
-    json_t *member;
-    size_t i;
-
-    switch (json_typeof(value)) {
-    case JSON_OBJECT:
-        json_object_foreach(value, key, member) {
-            g_autofree char *label = g_strdup(key);
-
-            g_strdelimit(label, "-", ' ');
-            dump_entry(s, label, member, level);
-        }
-        break;
-    case JSON_ARRAY:
-        json_array_foreach(value, i, member) {
-            g_autofree char *label = g_strdup_printf("[%zu]", i);
-
-            dump_entry(s, label, member, level);
-        }
-        break;
-    case JSON_STRING:
-        qemuio_printf(s, "%s", json_string_value(value));
-        break;
-    case JSON_INTEGER:
-        qemuio_printf(s, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
-        break;
-    case JSON_REAL:
-        qemuio_printf(s, "%g", json_real_value(value));
-        break;
-    case JSON_TRUE:
-        qemuio_printf(s, "true");
-        break;
-    case JSON_FALSE:
-        qemuio_printf(s, "false");
-        break;
-    case JSON_NULL:
-        qemuio_printf(s, "null");
-        break;
-    }
-}
-
-/*
- * The "Format specific information" block: the driver's description as
- * nested "key: value" lines, dashes in keys shown as spaces.  A
- * {"type": ..., "data": {...}} union shows only its data.
- */
-static void dump_specific_info(QemuIOSession *s, json_t *info)
-{
-    json_t *data = json_object_get(info, "data");
-
-    if (json_object_get(info, "type") && json_is_object(data)) {
-        info = data;
-    }
-    qemuio_printf(s, "Format specific information:\n");
-    dump_value(s, info, 1);
-}
-
 int qemuio_info_f(QemuIOSession *s, BlockBackend *blk, int argc, char **argv)
 {
     BlockDriverState *bs = blk_bs(blk);
@@ -197,7 +124,10 @@ int qemuio_info_f(QemuIOSession *s, BlockBackend *blk, int argc, char **argv)
             return -EIO;
         }
         if (spec) {
-            dump_specific_info(s, spec);
+            g_autoptr(GString) text = g_string_new(NULL);
+
+            bdrv_image_info_specific_dump(text, spec, 1);
+            qemuio_printf(s, "Format specific information:\n%s", text->str);
             json_decref(spec);
         }
     }

@@ -477,26 +477,31 @@ static void wait_for_terminal_input(void)
     aio_set_fd_handler(ctx, STDIN_FILENO, NULL, NULL, NULL);
 }
 
+/*
+ * qemu-io reads input lines into a 1024-byte buffer: a longer line is
+ * taken as several commands, split every 1023 bytes.  We do the same.
+ */
+#define INPUT_LINE_MAX 1024
+
 /* Commands from standard input, each after a prompt; false if any failed. */
 static bool run_interactive(QemuIOSession *s, const char *prompt)
 {
     bool tty = isatty(STDIN_FILENO);
-    g_autofree char *line = NULL;
-    size_t size = 0;
+    char line[INPUT_LINE_MAX];
     bool ok = true;
 
     while (!qemuio_session_quit_requested(s)) {
-        ssize_t len;
+        size_t len;
 
         qemuio_printf(s, "%s", prompt);
         qemuio_flush_output(s);
         if (tty) {
             wait_for_terminal_input();
         }
-        len = getline(&line, &size, stdin);
-        if (len < 0) {
+        if (!fgets(line, sizeof(line), stdin)) {
             break;
         }
+        len = strlen(line);
         if (len > 0 && line[len - 1] == '\n') {
             line[len - 1] = '\0';
         }

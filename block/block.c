@@ -20,20 +20,13 @@ static QTAILQ_HEAD(, BlockDriverState) graph_bdrv_states =
 static QTAILQ_HEAD(, BlockDriverState) all_bdrv_states =
     QTAILQ_HEAD_INITIALIZER(all_bdrv_states);
 
-const char *const PreallocMode_str[] = {
-    [PREALLOC_MODE_OFF] = "off",
-    [PREALLOC_MODE_METADATA] = "metadata",
-    [PREALLOC_MODE_FALLOC] = "falloc",
-    [PREALLOC_MODE_FULL] = "full",
-};
-
 int prealloc_mode_parse(const char *str, PreallocMode def, Error **errp)
 {
     if (!str) {
         return def;
     }
     for (int i = 0; i < PREALLOC_MODE__MAX; i++) {
-        if (!strcmp(str, PreallocMode_str[i])) {
+        if (!strcmp(str, PreallocMode_str(i))) {
             return i;
         }
     }

@@ -998,7 +998,7 @@ static int regular_truncate(int fd, int64_t offset, PreallocMode prealloc,
         return 0;
     default:
         error_setg(errp, "Unsupported preallocation mode: %s",
-                   PreallocMode_str[prealloc]);
+                   PreallocMode_str(prealloc));
         return -ENOTSUP;
     }
 }
@@ -1035,7 +1035,7 @@ static int coroutine_fn raw_co_truncate(BlockDriverState *bs, int64_t offset,
     }
     if (prealloc != PREALLOC_MODE_OFF) {
         error_setg(errp, "Preallocation mode '%s' unsupported for this "
-                   "non-regular file", PreallocMode_str[prealloc]);
+                   "non-regular file", PreallocMode_str(prealloc));
         return -ENOTSUP;
     }
     {

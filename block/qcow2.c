@@ -1960,7 +1960,7 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
     if (prealloc != PREALLOC_MODE_OFF && prealloc != PREALLOC_MODE_METADATA &&
         prealloc != PREALLOC_MODE_FALLOC && prealloc != PREALLOC_MODE_FULL) {
         error_setg(errp, "Unsupported preallocation mode '%s'",
-                   PreallocMode_str[prealloc]);
+                   PreallocMode_str(prealloc));
         return -ENOTSUP;
     }
     if (!QEMU_IS_ALIGNED(offset, BDRV_SECTOR_SIZE)) {

@@ -78,10 +78,7 @@ enum {
     QCOW2_AUTOCLEAR_MASK          = 3,
 };
 
-typedef enum Qcow2CompressionType {
-    QCOW2_COMPRESSION_TYPE_ZLIB = 0,
-    QCOW2_COMPRESSION_TYPE_ZSTD = 1,
-} Qcow2CompressionType;
+/* Qcow2CompressionType (zlib 0, zstd 1) comes from the QAPI schema. */
 
 /* What a guest (sub)cluster currently is. */
 typedef enum QCow2SubclusterType {

@@ -9,6 +9,7 @@
 #include "util/aio.h"
 #include "util/coroutine.h"
 #include "util/iov.h"
+#include "qapi/qapi-types.h"
 #include <jansson.h>
 
 typedef struct BlockDriver BlockDriver;
@@ -88,21 +89,11 @@ enum {
 const char *bdrv_perm_name(uint64_t perm);
 char *bdrv_perm_names(uint64_t perm);
 
-typedef enum PreallocMode {
-    PREALLOC_MODE_OFF,
-    PREALLOC_MODE_METADATA,
-    PREALLOC_MODE_FALLOC,
-    PREALLOC_MODE_FULL,
-    PREALLOC_MODE__MAX,
-} PreallocMode;
-extern const char *const PreallocMode_str[];
+/*
+ * PreallocMode and BlockdevDetectZeroesOptions come from the QAPI schema.
+ * Parse a preallocation mode name; @def if @str is NULL.
+ */
 int prealloc_mode_parse(const char *str, PreallocMode def, Error **errp);
-
-typedef enum BlockdevDetectZeroesOptions {
-    BLOCKDEV_DETECT_ZEROES_OPTIONS_OFF,
-    BLOCKDEV_DETECT_ZEROES_OPTIONS_ON,
-    BLOCKDEV_DETECT_ZEROES_OPTIONS_UNMAP,
-} BlockdevDetectZeroesOptions;
 
 typedef struct BlockDriverInfo {
     int cluster_size;   /* 0 if not meaningful */
@@ -110,12 +101,7 @@ typedef struct BlockDriverInfo {
     bool is_dirty;
 } BlockDriverInfo;
 
-typedef struct BlockMeasureInfo {
-    uint64_t required;
-    uint64_t fully_allocated;
-    uint64_t bitmaps;
-    bool has_bitmaps;
-} BlockMeasureInfo;
+/* BlockMeasureInfo comes from the QAPI schema. */
 
 /* Result of a consistency check (qemu-img check). */
 typedef struct BdrvCheckResult {

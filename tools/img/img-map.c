@@ -7,16 +7,16 @@
 #include "tools/img/img.h"
 #include "block/block_int.h"
 
-typedef struct MapEntry {
+typedef struct ImgMapEntry {
     int64_t start;
     int64_t length;
     int64_t offset;
     int depth;
     bool data, zero, present, has_offset;
-    const char *filename;   /* NULL if the data has no host location */
-} MapEntry;
+    char *filename;         /* owned; NULL if no host location */
+} ImgMapEntry;
 
-static int map_print_entry(OutputFormat ofmt, MapEntry *e, MapEntry *next)
+static int map_print_entry(OutputFormat ofmt, ImgMapEntry *e, ImgMapEntry *next)
 {
     if (ofmt == OFORMAT_HUMAN) {
         if (e->data && !e->has_offset) {
@@ -55,7 +55,7 @@ static int map_print_entry(OutputFormat ofmt, MapEntry *e, MapEntry *next)
 
 /* The status of [offset, offset + bytes) in the first layer that has it. */
 static int map_block_status(BlockDriverState *bs, int64_t offset,
-                            int64_t bytes, MapEntry *e)
+                            int64_t bytes, ImgMapEntry *e)
 {
     BlockDriverState *file = NULL;
     int64_t map = 0;
@@ -80,7 +80,7 @@ static int map_block_status(BlockDriverState *bs, int64_t offset,
         depth++;
     }
 
-    *e = (MapEntry) {
+    *e = (ImgMapEntry) {
         .start = offset,
         .length = bytes,
         .data = ret & BDRV_BLOCK_DATA,
@@ -92,12 +92,13 @@ static int map_block_status(BlockDriverState *bs, int64_t offset,
     };
     if (file && e->has_offset) {
         bdrv_refresh_filename(file);
-        e->filename = file->filename;
+        /* Copied: the node's name is rebuilt on the next refresh. */
+        e->filename = g_strdup(file->filename);
     }
     return 0;
 }
 
-static bool map_mergeable(const MapEntry *curr, const MapEntry *next)
+static bool map_mergeable(const ImgMapEntry *curr, const ImgMapEntry *next)
 {
     if (curr->length == 0) {
         return false;
@@ -133,7 +134,7 @@ int img_map(int argc, char **argv)
     const char *filename, *fmt = NULL, *output = NULL;
     bool image_opts = false, force_share = false;
     int64_t start_offset = 0, max_length = -1, length;
-    MapEntry curr = { .length = 0 }, next;
+    ImgMapEntry curr = { .length = 0 }, next;
     OutputFormat ofmt;
     BlockBackend *blk;
     int c, ret = 0;
@@ -212,14 +213,17 @@ int img_map(int argc, char **argv)
         }
         if (map_mergeable(&curr, &next)) {
             curr.length += next.length;
+            g_free(next.filename);
             continue;
         }
         if (curr.length > 0) {
             ret = map_print_entry(ofmt, &curr, &next);
             if (ret < 0) {
+                g_free(next.filename);
                 goto out;
             }
         }
+        g_free(curr.filename);
         curr = next;
     }
     ret = map_print_entry(ofmt, &curr, NULL);
@@ -228,6 +232,7 @@ int img_map(int argc, char **argv)
     }
 
 out:
+    g_free(curr.filename);
     blk_unref(blk);
     return ret < 0;
 }

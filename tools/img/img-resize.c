@@ -18,7 +18,7 @@ static QemuOptsList resize_opts = {
 static int parse_prealloc(const char *arg, PreallocMode *mode)
 {
     for (int i = 0; i < PREALLOC_MODE__MAX; i++) {
-        if (!strcmp(arg, PreallocMode_str[i])) {
+        if (!strcmp(arg, PreallocMode_str(i))) {
             *mode = i;
             return 0;
         }

@@ -6,6 +6,7 @@
 
 #include "block/block_int.h"
 #include "block/qapi-info.h"
+#include "block/snapshot.h"
 #include "util/cutils.h"
 #include "util/json-writer.h"
 #include "util/qdict.h"
@@ -68,8 +69,107 @@ json_t *bdrv_query_image_info(BlockDriverState *bs, Error **errp)
                           bs->backing_format);
         }
     }
-    /* Internal snapshots: no driver lists them yet. */
+    if (bdrv_query_snapshot_info_list(bs, info, errp) < 0) {
+        json_decref(info);
+        return NULL;
+    }
     return info;
+}
+
+json_t *bdrv_snapshot_info(const QEMUSnapshotInfo *sn)
+{
+    json_t *obj = json_object();
+
+    qdict_put_str(obj, "id", sn->id_str);
+    qdict_put_str(obj, "name", sn->name);
+    qdict_put_int(obj, "vm-state-size", sn->vm_state_size);
+    qdict_put_int(obj, "date-sec", sn->date_sec);
+    qdict_put_int(obj, "date-nsec", sn->date_nsec);
+    qdict_put_int(obj, "vm-clock-sec", sn->vm_clock_nsec / 1000000000);
+    qdict_put_int(obj, "vm-clock-nsec", sn->vm_clock_nsec % 1000000000);
+    if (sn->icount != UINT64_MAX) {
+        qdict_put_int(obj, "icount", sn->icount);
+    }
+    return obj;
+}
+
+int bdrv_query_snapshot_info_list(BlockDriverState *bs, json_t *info,
+                                  Error **errp)
+{
+    QEMUSnapshotInfo *sn_tab = NULL;
+    int n = bdrv_snapshot_list(bs, &sn_tab);
+    json_t *list;
+
+    if (n == -ENOTSUP || n == -ENOMEDIUM) {
+        /* Formats without internal snapshots simply have none. */
+        return 0;
+    }
+    if (n < 0) {
+        error_setg_errno(errp, -n, "Can't list snapshots");
+        return n;
+    }
+    if (n > 0) {
+        list = json_array();
+        for (int i = 0; i < n; i++) {
+            json_array_append_new(list, bdrv_snapshot_info(&sn_tab[i]));
+        }
+        qdict_put_obj(info, "snapshots", list);
+    }
+    g_free(sn_tab);
+    return 0;
+}
+
+void bdrv_snapshot_dump(GString *out, const QEMUSnapshotInfo *sn)
+{
+    g_autofree char *size = NULL, *date = NULL;
+    g_autoptr(GDateTime) dt = NULL;
+    char clock[128], icount[32] = "";
+    int64_t secs;
+
+    if (!sn) {
+        g_string_append_printf(out, "%-10s%-17s%8s%20s%13s%11s", "ID", "TAG",
+                               "VM SIZE", "DATE", "VM CLOCK", "ICOUNT");
+        return;
+    }
+    dt = g_date_time_new_from_unix_local(sn->date_sec);
+    date = g_date_time_format(dt, "%Y-%m-%d %H:%M:%S");
+    secs = sn->vm_clock_nsec / 1000000000;
+    snprintf(clock, sizeof(clock), "%02d:%02d:%02d.%03d",
+             (int)(secs / 3600), (int)((secs / 60) % 60), (int)(secs % 60),
+             (int)((sn->vm_clock_nsec / 1000000) % 1000));
+    size = size_to_str(sn->vm_state_size);
+    if (sn->icount != UINT64_MAX) {
+        snprintf(icount, sizeof(icount), "%" PRId64, (int64_t)sn->icount);
+    }
+    g_string_append_printf(out, "%-9s %-16s %8s%20s%13s%11s", sn->id_str,
+                           sn->name, size, date, clock, icount);
+}
+
+/* The snapshot table of "qemu-img info" from ImageInfo's "snapshots". */
+static void dump_snapshot_list(GString *out, json_t *list)
+{
+    size_t i;
+    json_t *e;
+
+    g_string_append(out, "Snapshot list:\n");
+    bdrv_snapshot_dump(out, NULL);
+    g_string_append_c(out, '\n');
+    json_array_foreach(list, i, e) {
+        QEMUSnapshotInfo sn = {
+            .vm_state_size = qdict_get_int(e, "vm-state-size"),
+            .date_sec = qdict_get_int(e, "date-sec"),
+            .date_nsec = qdict_get_int(e, "date-nsec"),
+            .vm_clock_nsec = qdict_get_int(e, "vm-clock-sec") * 1000000000ULL +
+                             qdict_get_int(e, "vm-clock-nsec"),
+            .icount = qdict_haskey(e, "icount") ? qdict_get_int(e, "icount")
+                                                : UINT64_MAX,
+        };
+
+        g_strlcpy(sn.id_str, qdict_get_str(e, "id"), sizeof(sn.id_str));
+        g_strlcpy(sn.name, qdict_get_str(e, "name"), sizeof(sn.name));
+        bdrv_snapshot_dump(out, &sn);
+        g_string_append_c(out, '\n');
+    }
 }
 
 typedef struct OrderedKey {
@@ -243,6 +343,9 @@ void bdrv_image_info_dump(GString *out, json_t *info)
         if (fmt) {
             g_string_append_printf(out, "backing file format: %s\n", fmt);
         }
+    }
+    if (qdict_get_qlist(info, "snapshots")) {
+        dump_snapshot_list(out, qdict_get_qlist(info, "snapshots"));
     }
     spec = qdict_get_qdict(info, "format-specific");
     if (spec) {

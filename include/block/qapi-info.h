@@ -6,6 +6,7 @@
 #define BLOCK_QAPI_INFO_H
 
 #include "block/block.h"
+#include "block/snapshot.h"
 #include <jansson.h>
 
 /*
@@ -13,11 +14,26 @@
  * (if known), "encrypted" (if so), "cluster-size" and "dirty-flag" (if the
  * driver reports them), "format-specific" (if the driver has any),
  * "backing-filename", "full-backing-filename" and
- * "backing-filename-format" (for images with a backing file).  Members are
+ * "backing-filename-format" (for images with a backing file), and
+ * "snapshots" (if the image has internal snapshots).  Members are
  * added in schema order; print with json_to_string_qemu() for QEMU's order.
  * Returns a new reference, or NULL with @errp set.
  */
 json_t *bdrv_query_image_info(BlockDriverState *bs, Error **errp);
+
+/*
+ * Add "snapshots" (SnapshotInfo objects) to @info if @bs has internal
+ * snapshots; formats without snapshot support add nothing.  0 or -errno.
+ */
+int bdrv_query_snapshot_info_list(BlockDriverState *bs, json_t *info,
+                                  Error **errp);
+/* One SnapshotInfo object (QMP / qemu-img info --output=json). */
+json_t *bdrv_snapshot_info(const QEMUSnapshotInfo *sn);
+/*
+ * One line of the snapshot table (without the newline); NULL appends the
+ * header ("ID  TAG  VM SIZE  DATE  VM CLOCK  ICOUNT").
+ */
+void bdrv_snapshot_dump(GString *out, const QEMUSnapshotInfo *sn);
 
 /*
  * Append the human form of an ImageInfo object to @out, as "qemu-img

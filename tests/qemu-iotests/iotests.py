@@ -167,7 +167,10 @@ def filter_qemu_img_progress(text):
         if out and out[-1] == line:
             continue
         out.append(line)
-    return '\n'.join(out) + ('\n' if text.endswith('\n') else '')
+    # Messages after a record start right after its \r: filter program
+    # names again now that they begin a line.
+    return filter_prog_names('\n'.join(out) +
+                             ('\n' if text.endswith('\n') else ''))
 
 
 def filter_qemu_img_bench(text):

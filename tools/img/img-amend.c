@@ -21,8 +21,10 @@ static int print_amend_option_help(const char *format)
                      format);
         return 1;
     }
+    /* Every driver that amends describes what it accepts. */
+    assert(drv->amend_opts);
     printf("Amend options for '%s':\n", format);
-    qemu_opts_print_help(drv->create_opts, false);
+    qemu_opts_print_help(drv->amend_opts, false);
     return 0;
 }
 
@@ -42,6 +44,7 @@ int img_amend(int argc, char **argv)
     int flags = BDRV_O_RDWR;
     BlockBackend *blk = NULL;
     BlockDriverState *bs;
+    QemuOptsList *amend_opts = NULL;
     QemuOpts *opts = NULL;
     Error *err = NULL;
     int c, ret = -1;
@@ -117,8 +120,18 @@ int img_amend(int argc, char **argv)
                      fmt);
         goto out;
     }
-    opts = qemu_opts_create(bs->drv->create_opts, NULL, false, &error_abort);
+    assert(bs->drv->amend_opts);
+    amend_opts = qemu_opts_append(NULL, bs->drv->amend_opts);
+    opts = qemu_opts_create(amend_opts, NULL, false, &error_abort);
     if (!qemu_opts_do_parse(opts, options, NULL, &err)) {
+        /* Say so if the option exists, but only for creation. */
+        qemu_opts_del(opts);
+        amend_opts = qemu_opts_append(amend_opts, bs->drv->create_opts);
+        opts = qemu_opts_create(amend_opts, NULL, false, &error_abort);
+        if (qemu_opts_do_parse(opts, options, NULL, NULL)) {
+            error_append_hint(&err, "This option is only supported for "
+                              "image creation\n");
+        }
         error_report_err(err);
         goto out;
     }
@@ -132,6 +145,7 @@ int img_amend(int argc, char **argv)
 out:
     img_progress_end();
     qemu_opts_del(opts);
+    qemu_opts_free(amend_opts);
     if (blk) {
         blk_unref(blk);
     }

@@ -1,12 +1,13 @@
 /*
- * strata-img snapshot: list, create, apply and delete internal snapshots.
- * No driver stores internal snapshots yet, so every image answers as raw
- * does in qemu-img (empty list, "not supported" errors).
+ * strata-img snapshot: list, create, apply and delete the internal
+ * snapshots of an image (for the formats that have them).
  */
 #include "strata/osdep.h"
 
 #include "tools/img/img.h"
 #include "block/block_int.h"
+#include "block/qapi-info.h"
+#include "block/snapshot.h"
 
 typedef enum SnapshotAction {
     SNAPSHOT_NONE,
@@ -24,6 +25,25 @@ static void set_action(SnapshotAction *action, SnapshotAction new_action)
     *action = new_action;
 }
 
+static void dump_snapshots(BlockDriverState *bs)
+{
+    g_autoptr(GString) out = g_string_new(NULL);
+    g_autofree QEMUSnapshotInfo *sn_tab = NULL;
+    int n = bdrv_snapshot_list(bs, &sn_tab);
+
+    if (n <= 0) {
+        return;
+    }
+    g_string_append(out, "Snapshot list:\n");
+    bdrv_snapshot_dump(out, NULL);
+    g_string_append_c(out, '\n');
+    for (int i = 0; i < n; i++) {
+        bdrv_snapshot_dump(out, &sn_tab[i]);
+        g_string_append_c(out, '\n');
+    }
+    fputs(out->str, stdout);
+}
+
 int img_snapshot(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -38,6 +58,7 @@ int img_snapshot(int argc, char **argv)
     bool quiet = false, image_opts = false, force_share = false;
     int flags = BDRV_O_RDWR;
     BlockBackend *blk;
+    Error *err = NULL;
     int c, ret = 0;
 
     while ((c = getopt_long(argc, argv, ":la:c:d:hqU", long_options,
@@ -89,25 +110,48 @@ int img_snapshot(int argc, char **argv)
 
     switch (action) {
     case SNAPSHOT_NONE:
+        break;
     case SNAPSHOT_LIST:
-        /* An image without snapshot support lists nothing. */
+        dump_snapshots(blk_bs(blk));
         break;
-    case SNAPSHOT_CREATE:
-        error_report("Could not create snapshot '%s': %d (%s)", name,
-                     -ENOTSUP, strerror(ENOTSUP));
-        ret = 1;
-        break;
-    case SNAPSHOT_APPLY:
-        error_report("Could not apply snapshot '%s': Block driver does not "
-                     "support snapshots", name);
-        ret = 1;
-        break;
-    case SNAPSHOT_DELETE:
-        error_report("Could not delete snapshot '%s': snapshot not found",
-                     name);
-        ret = 1;
+    case SNAPSHOT_CREATE: {
+        QEMUSnapshotInfo sn = { .icount = UINT64_MAX };
+        int64_t now = g_get_real_time();
+
+        g_strlcpy(sn.name, name, sizeof(sn.name));
+        sn.date_sec = now / G_USEC_PER_SEC;
+        sn.date_nsec = (now % G_USEC_PER_SEC) * 1000;
+        ret = bdrv_snapshot_create(blk_bs(blk), &sn, &err);
+        error_free(err);
+        if (ret) {
+            error_report("Could not create snapshot '%s': %d (%s)", name,
+                         ret, strerror(-ret));
+        }
         break;
     }
+    case SNAPSHOT_APPLY:
+        ret = bdrv_snapshot_goto(blk_bs(blk), name, &err);
+        if (ret) {
+            error_prepend(&err, "Could not apply snapshot '%s': ", name);
+            error_report_err(err);
+        }
+        break;
+    case SNAPSHOT_DELETE: {
+        QEMUSnapshotInfo sn;
+
+        if (!bdrv_snapshot_find(blk_bs(blk), &sn, name)) {
+            error_report("Could not delete snapshot '%s': snapshot not "
+                         "found", name);
+            ret = 1;
+        } else if (bdrv_snapshot_delete(blk_bs(blk), sn.id_str, sn.name,
+                                        &err) < 0) {
+            error_prepend(&err, "Could not delete snapshot '%s': ", name);
+            error_report_err(err);
+            ret = 1;
+        }
+        break;
+    }
+    }
     blk_unref(blk);
-    return ret;
+    return ret ? 1 : 0;
 }

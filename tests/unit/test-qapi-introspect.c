@@ -246,10 +246,40 @@ static void test_strata_schema(void)
     g_assert_true(json_equal(out, schema));
 }
 
+/*
+ * qmp_init_marshal() registers a command implemented in libstrata (whose
+ * weak stub, in the archive linked after it, loses), and query-qmp-schema
+ * answers through dispatch.
+ */
+static void test_query_qmp_schema_command(void)
+{
+    QmpCommandList cmds = { 0 };
+    g_autoptr(json_t) req = qobject_from_json(
+        "{'execute': 'query-qmp-schema', 'id': 1}", &error_abort);
+    g_autoptr(json_t) schema = load(qmp_schema_json);
+    g_autoptr(json_t) rsp = NULL;
+
+    qmp_init_marshal(&cmds);
+    g_assert_nonnull(qmp_find_command(&cmds, "query-qmp-schema"));
+    rsp = qmp_dispatch(&cmds, req, false, NULL);
+    g_assert_true(json_equal(qdict_get(rsp, "return"), schema));
+    g_assert_cmpint(qdict_get_int(rsp, "id"), ==, 1);
+    json_decref(req);
+    req = qobject_from_json("{'execute': 'query-qmp-schema',"
+                            " 'arguments': {'x': 1}}", &error_abort);
+    json_decref(rsp);
+    rsp = qmp_dispatch(&cmds, req, false, NULL);
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"), ==,
+                    "Parameter 'x' is unexpected");
+    qmp_command_list_destroy(&cmds);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/qapi/introspect/shape", test_shape);
     g_test_add_func("/qapi/introspect/strata-schema", test_strata_schema);
+    g_test_add_func("/qapi/introspect/query-qmp-schema",
+                    test_query_qmp_schema_command);
     return g_test_run();
 }

@@ -172,10 +172,13 @@ static void print_format_name(void *opaque, const char *name)
     printf(" %s", name);
 }
 
+static void print_version(void);
+
 void img_help(void)
 {
     const char *prog = error_get_progname();
 
+    print_version();
     printf("usage: %s [standard options] command [command options]\n"
            "Strata disk image utility (compatible with qemu-img %s)\n"
            "\n"
@@ -504,17 +507,25 @@ bool img_parse_cache(const char *mode, int *flags, bool *writethrough,
 bool img_has_zero_init(BlockDriverState *bs)
 {
     /*
-     * The block layer has no has_zero_init query yet (reported); decide
-     * from the driver names: a regular file starts out reading zeros, a
-     * raw node over it too (an offset/size window is not new).
+     * The block layer has no has_zero_init query yet (reported).  Until
+     * it has, follow QEMU's answers for the drivers Strata has: a regular
+     * file reads as zeros when new; raw, qcow, qcow2 and vmdk images do
+     * when their storage does (qcow2 not when encrypted); others do not.
      */
+    static const char *const forwarding[] = { "raw", "qcow", "qcow2",
+                                              "vmdk" };
+
     while (bs && bs->drv) {
         const char *name = bs->drv->format_name;
+        bool forwards = false;
 
         if (!strcmp(name, "file")) {
             return true;
         }
-        if (strcmp(name, "raw") || !bs->file) {
+        for (size_t i = 0; i < ARRAY_SIZE(forwarding); i++) {
+            forwards |= !strcmp(name, forwarding[i]);
+        }
+        if (!forwards || !bs->file || bs->encrypted) {
             return false;
         }
         bs = bs->file->bs;

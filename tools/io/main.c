@@ -364,7 +364,7 @@ static void trace_option(const char *arg)
     };
     Error *err = NULL;
     QemuOpts *opts;
-    const char *enable, *events;
+    const char *enable, *events, *file;
 
     opts = qemu_opts_parse_full(&trace_opts, arg, true, true, NULL, &err);
     if (!opts) {
@@ -383,7 +383,21 @@ static void trace_option(const char *arg)
     if (events && !trace_events_file(events)) {
         exit(1);
     }
-    /* file=: there is nothing to log into it. */
+    /*
+     * file=: qemu-io creates (empties) the log file; nothing is ever
+     * logged into it here.
+     */
+    file = qemu_opt_get(opts, "file");
+    if (file) {
+        FILE *f = fopen(file, "w");
+
+        if (!f) {
+            error_report("Error opening logfile %s: %s", file,
+                         strerror(errno));
+            exit(1);
+        }
+        fclose(f);
+    }
     qemu_opts_del(opts);
 }
 

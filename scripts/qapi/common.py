@@ -18,7 +18,7 @@ _C_RESERVED = frozenset('''
     asm typeof
     bool true false
     and and_eq bitand bitor catch class compl const_cast delete dynamic_cast
-    explicit export friend mutable namespace new not not_eq operator or
+    explicit friend mutable namespace new not not_eq operator or
     or_eq private protected public reinterpret_cast static_cast template
     this throw try typeid typename using virtual wchar_t xor xor_eq
     unix errno mips sparc i386 linux

@@ -428,6 +428,27 @@ static const ErrorCase blockdev_errors[] = {
       " 'x8': 8, 'x9': 9}}", "Parameter 'file.x6' is unexpected" },
 };
 
+/* More of the real schema's types, recorded from QEMU the same way */
+static const ErrorCase merge_errors[] = {
+    { "{'node': 'a', 'target': 'b', 'bitmaps': [1]}",
+      "Invalid parameter type for 'null', expected: BlockDirtyBitmapOrStr" },
+    { "{'node': 'a', 'target': 'b', 'bitmaps': [{'node': 'x'}]}",
+      "Parameter 'bitmaps[0].name' is missing" },
+};
+
+static const ErrorCase transaction_errors[] = {
+    { "{'type': 'abort'}", "Parameter 'data' is missing" },
+    { "{'type': 'foo', 'data': {}}",
+      "Parameter 'type' does not accept value 'foo'" },
+    { "{'type': 'abort', 'data': {'x': 1}}", "Parameter 'data.x' is unexpected" },
+};
+
+static const ErrorCase socket_errors[] = {
+    { "{'type': 'unix', 'path': 1}", "Parameter 'data' is missing" },
+    { "{'type': 'unix', 'data': {'path': 1}}",
+      "Invalid parameter type for 'data.path', expected: string" },
+};
+
 /* The same for --blockdev and --object (keyval) */
 static const ErrorCase blockdev_keyval_errors[] = {
     { "driver=null-co,size=abc", "Parameter 'size' expects integer" },
@@ -496,6 +517,53 @@ static void test_qemu_messages(void)
                  ARRAY_SIZE(blockdev_keyval_errors), true);
     check_errors(VISIT(ObjectOptions), object_keyval_errors,
                  ARRAY_SIZE(object_keyval_errors), true);
+    check_errors(VISIT(BlockDirtyBitmapMerge), merge_errors,
+                 ARRAY_SIZE(merge_errors), false);
+    check_errors(VISIT(TransactionAction), transaction_errors,
+                 ARRAY_SIZE(transaction_errors), false);
+    check_errors(VISIT(SocketAddressLegacy), socket_errors,
+                 ARRAY_SIZE(socket_errors), false);
+}
+
+/* --blockdev in keyval form: alternates pick their branch by shape */
+static void test_keyval_blockdev(void)
+{
+    BlockdevOptions *o = input_keyval(VISIT(BlockdevOptions),
+        "driver=qcow2,node-name=d,file.driver=file,file.filename=/x,"
+        "file.aio=native,backing=b,overlap-check=all,l2-cache-size=65536,"
+        "discard=unmap,read-only=on", &error_abort);
+
+    g_assert_cmpint(o->driver, ==, BLOCKDEV_DRIVER_QCOW2);
+    g_assert_cmpint(o->discard, ==, BLOCKDEV_DISCARD_OPTIONS_UNMAP);
+    g_assert_true(o->read_only);
+    g_assert_cmpint(o->u.qcow2.file->type, ==, QTYPE_QDICT);
+    g_assert_cmpstr(o->u.qcow2.file->u.definition.u.file.filename, ==, "/x");
+    g_assert_cmpint(o->u.qcow2.file->u.definition.u.file.aio, ==,
+                    BLOCKDEV_AIO_OPTIONS_NATIVE);
+    g_assert_cmpint(o->u.qcow2.backing->type, ==, QTYPE_QSTRING);
+    g_assert_cmpstr(o->u.qcow2.backing->u.reference, ==, "b");
+    g_assert_cmpint(o->u.qcow2.overlap_check->type, ==, QTYPE_QSTRING);
+    g_assert_cmpint(o->u.qcow2.overlap_check->u.mode, ==,
+                    QCOW2_OVERLAP_CHECK_MODE_ALL);
+    g_assert_cmpint(o->u.qcow2.l2_cache_size, ==, 65536);
+    qapi_free_BlockdevOptions(o);
+
+    o = input_keyval(VISIT(BlockdevOptions),
+        "driver=qcow2,file=f,overlap-check.template=none,"
+        "overlap-check.main-header=on", &error_abort);
+    g_assert_cmpint(o->u.qcow2.overlap_check->type, ==, QTYPE_QDICT);
+    g_assert_cmpint(o->u.qcow2.overlap_check->u.flags.q_template, ==,
+                    QCOW2_OVERLAP_CHECK_MODE_NONE);
+    g_assert_true(o->u.qcow2.overlap_check->u.flags.main_header);
+    qapi_free_BlockdevOptions(o);
+
+    ObjectOptions *obj = input_keyval(VISIT(ObjectOptions),
+        "qom-type=throttle-group,id=tg0,limits.bps-total=1048576,"
+        "x-iops-total=0x10", &error_abort);
+    g_assert_cmpint(obj->qom_type, ==, OBJECT_TYPE_THROTTLE_GROUP);
+    g_assert_cmpint(obj->u.throttle_group.limits->bps_total, ==, 1048576);
+    g_assert_cmpint(obj->u.throttle_group.x_iops_total, ==, 16);
+    qapi_free_ObjectOptions(obj);
 }
 
 /* ---- keyval input ---- */
@@ -767,6 +835,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qapi/input/str", test_input_str);
     g_test_add_func("/qapi/keyval/input", test_keyval_input);
     g_test_add_func("/qapi/keyval/errors", test_keyval_errors);
+    g_test_add_func("/qapi/keyval/blockdev", test_keyval_blockdev);
     g_test_add_func("/qapi/output/order", test_output_order);
     g_test_add_func("/qapi/round-trip", test_round_trips);
     g_test_add_func("/qapi/enum", test_enum_lookup);

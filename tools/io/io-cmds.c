@@ -6,7 +6,6 @@
 
 #include <signal.h>
 
-#include "block/block_int.h"
 #include "tools/io-format.h"
 #include "io-int.h"
 

@@ -8,7 +8,6 @@
 #include "block/qapi-info.h"
 #include "tools/io-format.h"
 #include "util/option.h"
-#include "util/qdict.h"
 #include "io-int.h"
 
 int qemuio_flush_f(QemuIOSession *s, BlockBackend *blk, int argc, char **argv)

@@ -12,7 +12,6 @@
 #include "util/cutils.h"
 #include "util/keyval.h"
 #include "util/option.h"
-#include "util/qdict.h"
 
 /* What the tool's own commands (open, close, quit) need. */
 typedef struct IOTool {

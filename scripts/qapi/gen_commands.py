@@ -62,8 +62,8 @@ def user_marshal_proto(cmd):
 def gen_output_marshal(code, typ):
     code.add('''
 
-static void qmp_marshal_output_%(c)s(%(t)s ret_in, json_t **ret_out,
-                                     Error **errp)
+static void qmp_marshal_output_%(c)s(%(t)s%(sp)sret_in,
+                                     json_t **ret_out, Error **errp)
 {
     Visitor *v;
 
@@ -76,7 +76,8 @@ static void qmp_marshal_output_%(c)s(%(t)s ret_in, json_t **ret_out,
     %(visit)s(v, "unused", &ret_in, NULL);
     visit_free(v);
 }
-''', c=typ.c_name(), t=typ.c_type(), visit=typ.visit_name())
+''', c=typ.c_name(), t=typ.c_type(), visit=typ.visit_name(),
+             sp='' if typ.c_type().endswith('*') else ' ')
 
 
 def gen_marshal(code, cmd):

@@ -24,6 +24,34 @@ static bool buffers_differ(const uint8_t *a, const uint8_t *b, int64_t n,
     return differ;
 }
 
+/*
+ * The image of @bs's backing chain (below @bs) that @name designates: by
+ * its file name as opened, or by the name resolved relative to the image
+ * above it (as QEMU's bdrv_find_backing_image() matches).
+ */
+static BlockDriverState *bdrv_find_backing_image_by_name(BlockDriverState *bs,
+                                                         const char *name)
+{
+    for (BlockDriverState *above = bs, *p = bdrv_backing_chain_next(bs); p;
+         above = p, p = bdrv_backing_chain_next(p)) {
+        g_autofree char *full = NULL;
+        g_autofree char *want = NULL;
+        g_autofree char *have = NULL;
+
+        if (!strcmp(p->filename, name) || !strcmp(above->backing_file, name)) {
+            return p;
+        }
+        full = bdrv_get_full_backing_filename_from_filename(above->filename,
+                                                            name, NULL);
+        want = full ? realpath(full, NULL) : NULL;
+        have = realpath(p->filename, NULL);
+        if (want && have && !strcmp(want, have)) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
 typedef struct RebaseState {
     BlockBackend *blk, *old_backing, *new_backing;
     BlockDriverState *bs;
@@ -308,6 +336,102 @@ out:
     return ret ? 1 : 0;
 }
 
+/*
+ * Copy what the layers above @base hold into @base, as qemu-img's commit
+ * job does: base grows to the top's size first, zero areas become zero
+ * writes, data is read through the top (its view of the guest).
+ */
+static int commit_copy(BlockBackend *top, BlockDriverState *base_bs,
+                       int64_t rate_limit, Error **errp)
+{
+    BlockDriverState *top_bs = blk_bs(top);
+    g_autofree uint8_t *buf = NULL;
+    BlockBackend *base;
+    int64_t len, base_len, offset, n, slice_start = 0, slice_bytes = 0;
+    int ret;
+
+    if (bdrv_is_read_only(base_bs) &&
+        bdrv_reopen_set_read_only(base_bs, false, errp) < 0) {
+        return -EPERM;
+    }
+    base = blk_new(qemu_get_aio_context(), BLK_PERM_CONSISTENT_READ |
+                   BLK_PERM_WRITE | BLK_PERM_RESIZE, BLK_PERM_ALL);
+    ret = blk_insert_bs(base, base_bs, errp);
+    if (ret < 0) {
+        goto out;
+    }
+    len = blk_getlength(top);
+    base_len = blk_getlength(base);
+    if (len < 0 || base_len < 0) {
+        ret = len < 0 ? len : base_len;
+        error_setg_errno(errp, -ret, "Could not get the image size");
+        goto out;
+    }
+    if (base_len < len) {
+        ret = blk_truncate(base, len, false, PREALLOC_MODE_OFF, 0, errp);
+        if (ret < 0) {
+            goto out;
+        }
+    }
+
+    buf = blk_blockalign(top, REBASE_BUF_SIZE);
+    for (offset = 0; offset < len; offset += n) {
+        int64_t now;
+
+        ret = bdrv_is_allocated_above(top_bs, base_bs, false, offset,
+                                      len - offset, &n);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not read image metadata");
+            goto out;
+        }
+        if (ret) {
+            int64_t map;
+
+            ret = bdrv_block_status_above(top_bs, base_bs, offset,
+                                          MIN(n, REBASE_BUF_SIZE), &n, &map,
+                                          NULL);
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Could not read image metadata");
+                goto out;
+            }
+            if (ret & BDRV_BLOCK_ZERO) {
+                ret = blk_pwrite_zeroes(base, offset, n, BDRV_REQ_MAY_UNMAP);
+            } else {
+                ret = blk_pread(top, offset, n, buf, 0);
+                if (ret >= 0) {
+                    ret = blk_pwrite(base, offset, n, buf, 0);
+                }
+            }
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Could not commit data");
+                goto out;
+            }
+            if (rate_limit) {
+                /* -r: keep below rate_limit bytes per second. */
+                now = get_clock_ns();
+                if (!slice_start || now - slice_start > 1000000000) {
+                    slice_start = now;
+                    slice_bytes = 0;
+                }
+                slice_bytes += n;
+                if (slice_bytes * 1000000000 / rate_limit >
+                    now - slice_start) {
+                    g_usleep((slice_bytes * 1000000000 / rate_limit -
+                              (now - slice_start)) / 1000);
+                }
+            }
+        }
+        img_progress_print((float)(offset + n) / len * 100.f, 0);
+    }
+    ret = blk_flush(base);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not flush the base image");
+    }
+out:
+    blk_unref(base);
+    return ret < 0 ? ret : 0;
+}
+
 int img_commit(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -318,9 +442,10 @@ int img_commit(int argc, char **argv)
     };
     const char *filename, *fmt = NULL, *cache = IMG_DEFAULT_CACHE;
     const char *base = NULL;
-    bool progress = false, quiet = false, image_opts = false;
+    bool progress = false, quiet = false, image_opts = false, drop = false;
     bool writethrough;
     int flags = BDRV_O_RDWR | BDRV_O_UNMAP;
+    int64_t rate_limit = 0;
     BlockDriverState *bs, *base_bs = NULL;
     BlockBackend *blk;
     Error *err = NULL;
@@ -340,8 +465,11 @@ int img_commit(int argc, char **argv)
             break;
         case 'b':
             base = optarg;
+            /* Images between base and top become invalid: keep the top. */
+            drop = true;
             break;
         case 'd':
+            drop = true;
             break;
         case 'p':
             progress = true;
@@ -350,7 +478,8 @@ int img_commit(int argc, char **argv)
             quiet = true;
             break;
         case 'r':
-            if (img_cvtnum("rate limit", optarg) < 0) {
+            rate_limit = img_cvtnum("rate limit", optarg);
+            if (rate_limit < 0) {
                 return 1;
             }
             break;
@@ -383,14 +512,7 @@ int img_commit(int argc, char **argv)
     img_progress_print(0.f, 100);
 
     if (base) {
-        /* Look the name up in the chain below the image. */
-        for (BlockDriverState *p = bdrv_backing_chain_next(bs); p;
-             p = bdrv_backing_chain_next(p)) {
-            if (!strcmp(p->filename, base)) {
-                base_bs = p;
-                break;
-            }
-        }
+        base_bs = bdrv_find_backing_image_by_name(bs, base);
         if (!base_bs) {
             error_setg(&err, "Did not find '%s' in the backing chain of '%s'",
                        base, filename);
@@ -402,13 +524,24 @@ int img_commit(int argc, char **argv)
             error_setg(&err, "Image does not have a backing file");
         }
     }
-    if (!err) {
-        /* The commit job arrives with the first format that has backing. */
-        error_setg(&err, "Committing to a backing file is not supported "
-                   "yet");
+    if (!err && commit_copy(blk, base_bs, rate_limit, &err) == 0) {
+        img_progress_print(100.f, 0);
+        if (!drop && bs->drv->bdrv_make_empty) {
+            int ret = bs->drv->bdrv_make_empty(bs);
+
+            if (ret < 0) {
+                error_setg_errno(&err, -ret, "Could not empty %s", filename);
+            }
+        }
     }
     img_progress_end();
     blk_unref(blk);
-    error_report_err(err);
-    return 1;
+    if (err) {
+        error_report_err(err);
+        return 1;
+    }
+    if (!quiet) {
+        printf("Image committed.\n");
+    }
+    return 0;
 }

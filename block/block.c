@@ -2115,6 +2115,17 @@ int bdrv_reopen(BlockDriverState *bs, json_t *options, Error **errp)
         return -EINVAL;
     }
 
+    if (!(flags & BDRV_O_RDWR)) {
+        uint64_t perm, shared;
+
+        /* Users that write keep it writable (QEMU says the same). */
+        bdrv_get_cumulative_perm(bs, &perm, &shared);
+        if (perm & (BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED)) {
+            error_setg(errp, "Block node is read-only");
+            return -EPERM;
+        }
+    }
+
     bdrv_drained_begin(bs);
     reopen_queue_add(q, bs, flags);
     /* Flush everything first: read-only nodes cannot write back later. */

@@ -202,6 +202,18 @@ static void test_reopen(void)
     g_assert_cmpint(blk_set_perm(blk, perm | BLK_PERM_WRITE, shared,
                                  &error_abort), ==, 0);
     g_assert_cmpint(blk_pwrite(blk, 0, 512, buf, 0), ==, 0);
+    /* As in QEMU, a node with a writer cannot become read-only... */
+    {
+        Error *err = NULL;
+
+        g_assert_cmpint(bdrv_reopen_set_read_only(bs, true, &err), ==,
+                        -EPERM);
+        g_assert_cmpstr(error_get_pretty(err), ==, "Block node is read-only");
+        error_free(err);
+        g_assert_false(bdrv_is_read_only(bs));
+    }
+    /* ...until the writer gives up its write permission. */
+    g_assert_cmpint(blk_set_perm(blk, perm, shared, &error_abort), ==, 0);
     g_assert_cmpint(bdrv_reopen_set_read_only(bs, true, &error_abort), ==, 0);
     g_assert_cmpint(blk_pwrite(blk, 0, 512, buf, 0), ==, -EPERM);
     memset(buf, 0, sizeof(buf));

@@ -297,6 +297,11 @@ int img_bench(int argc, char **argv)
            ((double)(t2.tv_usec - t1.tv_usec) / 1000000));
 
 out:
+    /*
+     * A flush issued with the last request may still be running: let it
+     * finish while its callback's state is alive.
+     */
+    blk_drain(blk);
     if (data.qiov) {
         for (int i = 0; i < data.nrreq; i++) {
             qemu_iovec_destroy(&data.qiov[i]);

@@ -110,7 +110,10 @@ int img_resize(int argc, char **argv)
                      strerror(-current_size));
         goto out;
     }
-    total_size = relative ? current_size + n * relative : n;
+    /* Wraps like qemu-img's arithmetic: "+8E" ends up not positive. */
+    total_size = relative ? (int64_t)((uint64_t)current_size +
+                                      (uint64_t)n * (uint64_t)relative)
+                          : n;
     if (total_size <= 0) {
         error_report("New image size must be positive");
         goto out;

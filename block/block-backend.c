@@ -359,6 +359,27 @@ static void coroutine_fn blk_wait_while_drained(BlockBackend *blk)
     }
 }
 
+/*
+ * The blk_co_do_* functions run a request counted in blk->in_flight by
+ * their caller (once per request, so that a request queued while the node
+ * is drained can give its count back while it waits).
+ */
+static int coroutine_fn blk_co_do_preadv(BlockBackend *blk, int64_t offset,
+                                         int64_t bytes, QEMUIOVector *qiov,
+                                         size_t qiov_offset,
+                                         BdrvRequestFlags flags)
+{
+    int ret;
+
+    blk_wait_while_drained(blk);
+    ret = blk_check_byte_request(blk, offset, bytes);
+    if (ret == 0) {
+        ret = bdrv_co_preadv_part(blk->root, offset, bytes, qiov,
+                                  qiov_offset, flags);
+    }
+    return ret;
+}
+
 int coroutine_fn blk_co_preadv_part(BlockBackend *blk, int64_t offset,
                                     int64_t bytes, QEMUIOVector *qiov,
                                     size_t qiov_offset,
@@ -367,12 +388,7 @@ int coroutine_fn blk_co_preadv_part(BlockBackend *blk, int64_t offset,
     int ret;
 
     blk->in_flight++;
-    blk_wait_while_drained(blk);
-    ret = blk_check_byte_request(blk, offset, bytes);
-    if (ret == 0) {
-        ret = bdrv_co_preadv_part(blk->root, offset, bytes, qiov,
-                                  qiov_offset, flags);
-    }
+    ret = blk_co_do_preadv(blk, offset, bytes, qiov, qiov_offset, flags);
     blk->in_flight--;
     return ret;
 }
@@ -384,14 +400,13 @@ int coroutine_fn blk_co_preadv(BlockBackend *blk, int64_t offset,
     return blk_co_preadv_part(blk, offset, bytes, qiov, 0, flags);
 }
 
-int coroutine_fn blk_co_pwritev_part(BlockBackend *blk, int64_t offset,
-                                     int64_t bytes, QEMUIOVector *qiov,
-                                     size_t qiov_offset,
-                                     BdrvRequestFlags flags)
+static int coroutine_fn blk_co_do_pwritev(BlockBackend *blk, int64_t offset,
+                                          int64_t bytes, QEMUIOVector *qiov,
+                                          size_t qiov_offset,
+                                          BdrvRequestFlags flags)
 {
     int ret;
 
-    blk->in_flight++;
     blk_wait_while_drained(blk);
     ret = blk_check_byte_request(blk, offset, bytes);
     if (ret == 0) {
@@ -401,6 +416,18 @@ int coroutine_fn blk_co_pwritev_part(BlockBackend *blk, int64_t offset,
         ret = bdrv_co_pwritev_part(blk->root, offset, bytes, qiov,
                                    qiov_offset, flags);
     }
+    return ret;
+}
+
+int coroutine_fn blk_co_pwritev_part(BlockBackend *blk, int64_t offset,
+                                     int64_t bytes, QEMUIOVector *qiov,
+                                     size_t qiov_offset,
+                                     BdrvRequestFlags flags)
+{
+    int ret;
+
+    blk->in_flight++;
+    ret = blk_co_do_pwritev(blk, offset, bytes, qiov, qiov_offset, flags);
     blk->in_flight--;
     return ret;
 }
@@ -449,19 +476,37 @@ int coroutine_fn blk_co_pwrite_compressed(BlockBackend *blk, int64_t offset,
                           BDRV_REQ_WRITE_COMPRESSED);
 }
 
+static int coroutine_fn blk_co_do_pdiscard(BlockBackend *blk,
+                                           int64_t offset, int64_t bytes)
+{
+    int ret;
+
+    blk_wait_while_drained(blk);
+    ret = blk_check_byte_request(blk, offset, bytes);
+    if (ret == 0) {
+        ret = bdrv_co_pdiscard(blk->root, offset, bytes);
+    }
+    return ret;
+}
+
 int coroutine_fn blk_co_pdiscard(BlockBackend *blk, int64_t offset,
                                  int64_t bytes)
 {
     int ret;
 
     blk->in_flight++;
-    blk_wait_while_drained(blk);
-    ret = blk_check_byte_request(blk, offset, bytes);
-    if (ret == 0) {
-        ret = bdrv_co_pdiscard(blk->root, offset, bytes);
-    }
+    ret = blk_co_do_pdiscard(blk, offset, bytes);
     blk->in_flight--;
     return ret;
+}
+
+static int coroutine_fn blk_co_do_flush(BlockBackend *blk)
+{
+    blk_wait_while_drained(blk);
+    if (!blk_is_available(blk)) {
+        return -ENOMEDIUM;
+    }
+    return bdrv_co_flush(blk_bs(blk));
 }
 
 int coroutine_fn blk_co_flush(BlockBackend *blk)
@@ -469,12 +514,7 @@ int coroutine_fn blk_co_flush(BlockBackend *blk)
     int ret;
 
     blk->in_flight++;
-    blk_wait_while_drained(blk);
-    if (!blk_is_available(blk)) {
-        ret = -ENOMEDIUM;
-    } else {
-        ret = bdrv_co_flush(blk_bs(blk));
-    }
+    ret = blk_co_do_flush(blk);
     blk->in_flight--;
     return ret;
 }
@@ -528,19 +568,20 @@ typedef struct BlkRwCo {
     bool done;
 } BlkRwCo;
 
+/* Run one request; the caller counts it in blk->in_flight. */
 static int coroutine_fn blk_do_op(BlkRwCo *rw)
 {
     switch (rw->op) {
     case BLK_OP_READ:
-        return blk_co_preadv(rw->blk, rw->offset, rw->bytes, rw->qiov,
-                             rw->flags);
+        return blk_co_do_preadv(rw->blk, rw->offset, rw->bytes, rw->qiov, 0,
+                                rw->flags);
     case BLK_OP_WRITE:
-        return blk_co_pwritev(rw->blk, rw->offset, rw->bytes, rw->qiov,
-                              rw->flags);
+        return blk_co_do_pwritev(rw->blk, rw->offset, rw->bytes, rw->qiov, 0,
+                                 rw->flags);
     case BLK_OP_DISCARD:
-        return blk_co_pdiscard(rw->blk, rw->offset, rw->bytes);
+        return blk_co_do_pdiscard(rw->blk, rw->offset, rw->bytes);
     case BLK_OP_FLUSH:
-        return blk_co_flush(rw->blk);
+        return blk_co_do_flush(rw->blk);
     }
     return -EINVAL;
 }
@@ -549,7 +590,9 @@ static void coroutine_fn blk_rw_entry(void *opaque)
 {
     BlkRwCo *rw = opaque;
 
+    rw->blk->in_flight++;
     rw->ret = blk_do_op(rw);
+    rw->blk->in_flight--;
     rw->done = true;
 }
 
@@ -657,6 +700,8 @@ static void blk_aio_complete_bh(void *opaque)
     BlockBackend *blk = acb->blk;
 
     acb->cb(acb->opaque, acb->ret);
+    /* Counted until the callback ran: drain waits for completions. */
+    blk->in_flight--;
     blk_unref(blk);
     g_free(acb);
 }
@@ -669,7 +714,6 @@ static void coroutine_fn blk_aio_co(void *opaque)
                    .flags = acb->flags };
 
     acb->ret = blk_do_op(&rw);
-    acb->blk->in_flight--;
     aio_bh_schedule_oneshot(acb->blk->ctx, blk_aio_complete_bh, acb);
 }
 

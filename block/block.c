@@ -365,8 +365,8 @@ static int update_node_perms(BlockDriverState *bs, PermUpdate *u,
     if (bs->force_share) {
         shared = BLK_PERM_ALL;
     }
-    if ((perm & (BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED)) &&
-        !bdrv_is_writable(bs)) {
+    if ((perm & (BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED |
+                 BLK_PERM_RESIZE)) && !bdrv_is_writable(bs)) {
         error_setg(errp, "Block node is read-only");
         return -EPERM;
     }
@@ -579,6 +579,7 @@ int bdrv_refresh_total_bytes(BlockDriverState *bs)
     return 0;
 }
 
+/* Lengths are whole sectors, as in QEMU (a 1000 byte file is 1 KiB). */
 int64_t bdrv_getlength(BlockDriverState *bs)
 {
     if (!bs || !bs->drv) {
@@ -590,7 +591,10 @@ int64_t bdrv_getlength(BlockDriverState *bs)
             return ret;
         }
     }
-    return bs->total_bytes;
+    if (bs->total_bytes > INT64_MAX - (int64_t)BDRV_SECTOR_SIZE) {
+        return -EFBIG;
+    }
+    return ROUND_UP(bs->total_bytes, BDRV_SECTOR_SIZE);
 }
 
 int64_t bdrv_nb_sectors(BlockDriverState *bs)
@@ -1086,8 +1090,7 @@ static int parse_detect_zeroes(const char *value, int flags, Error **errp)
         }
         return BLOCKDEV_DETECT_ZEROES_OPTIONS_UNMAP;
     }
-    error_setg(errp, "Parameter 'detect-zeroes' does not accept value '%s'",
-               value);
+    error_setg(errp, "invalid parameter value: %s", value);
     return -EINVAL;
 }
 
@@ -1120,6 +1123,10 @@ static int open_common_options(BlockDriverState *bs, json_t *options,
     }
     bs->detect_zeroes = ret;
     if (!opt_get_bool(options, BDRV_OPT_FORCE_SHARE, &force_share, errp)) {
+        return -EINVAL;
+    }
+    if ((*flags & BDRV_O_COPY_ON_READ) && !(*flags & BDRV_O_RDWR)) {
+        error_setg(errp, "Can't use copy-on-read on read-only device");
         return -EINVAL;
     }
     if (force_share && (*flags & BDRV_O_RDWR)) {
@@ -1516,7 +1523,7 @@ static BlockDriverState *open_inherit(const char *filename,
     if (drvname) {
         drv = bdrv_find_format(drvname);
         if (!drv) {
-            error_setg(errp, "Unknown driver: '%s'", drvname);
+            error_setg(errp, "Unknown driver '%s'", drvname);
             goto fail;
         }
     }
@@ -2109,11 +2116,6 @@ int bdrv_reopen(BlockDriverState *bs, json_t *options, Error **errp)
             }
         }
     }
-    if ((flags & BDRV_O_RDWR) && bs->force_share) {
-        error_setg(errp, "force-share=on can only be used with read-only "
-                   "images");
-        return -EINVAL;
-    }
 
     if (!(flags & BDRV_O_RDWR)) {
         uint64_t perm, shared;
@@ -2121,8 +2123,14 @@ int bdrv_reopen(BlockDriverState *bs, json_t *options, Error **errp)
         /* Users that write keep it writable (QEMU says the same). */
         bdrv_get_cumulative_perm(bs, &perm, &shared);
         if (perm & (BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED)) {
-            error_setg(errp, "Block node is read-only");
+            error_setg(errp, "Read-only block node '%s' cannot support "
+                       "read-write users", bs->node_name);
             return -EPERM;
+        }
+        if (flags & BDRV_O_COPY_ON_READ) {
+            error_setg(errp, "Can't set node '%s' to r/o with copy-on-read "
+                       "enabled", bdrv_get_device_or_node_name(bs));
+            return -EINVAL;
         }
     }
 

@@ -292,7 +292,7 @@ static int parse_aio_mode(const char *str, AioMode *mode, Error **errp)
             return 0;
         }
     }
-    error_setg(errp, "Parameter 'aio' does not accept value '%s'", str);
+    error_setg(errp, "invalid parameter value: %s", str);
     return -EINVAL;
 }
 
@@ -335,7 +335,7 @@ static int raw_open_common(BlockDriverState *bs, json_t *options, int flags,
                             &check_cache, errp)) {
         return -EINVAL;
     }
-    if (!filename) {
+    if (!filename || !*filename) {
         error_setg(errp, "The '%s' block driver requires a file name",
                    bs->drv->format_name);
         return -EINVAL;
@@ -358,8 +358,7 @@ static int raw_open_common(BlockDriverState *bs, json_t *options, int flags,
     } else if (!strcmp(locking, "off")) {
         s->use_lock = false;
     } else {
-        error_setg(errp, "Parameter 'locking' does not accept value '%s'",
-                   locking);
+        error_setg(errp, "invalid parameter value: %s", locking);
         return -EINVAL;
     }
     if (pr_manager) {
@@ -901,6 +900,12 @@ static int64_t raw_getlength(BlockDriverState *bs)
     return st.st_size;
 }
 
+/* Nothing to report, but asking is not an error (qemu-io "info"). */
+static int raw_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
+{
+    return 0;
+}
+
 static int64_t raw_get_allocated_file_size(BlockDriverState *bs)
 {
     BDRVRawState *s = bs->opaque;
@@ -1174,6 +1179,7 @@ BlockDriver bdrv_file = {
     .bdrv_co_truncate = raw_co_truncate,
     .bdrv_getlength = raw_getlength,
     .bdrv_get_allocated_file_size = raw_get_allocated_file_size,
+    .bdrv_get_info = raw_get_info,
     .bdrv_refresh_limits = raw_refresh_limits,
     .bdrv_check_perm = raw_check_perm,
     .bdrv_set_perm = raw_set_perm,
@@ -1204,6 +1210,7 @@ BlockDriver bdrv_host_device = {
     .bdrv_co_truncate = raw_co_truncate,
     .bdrv_getlength = raw_getlength,
     .bdrv_get_allocated_file_size = raw_get_allocated_file_size,
+    .bdrv_get_info = raw_get_info,
     .bdrv_refresh_limits = raw_refresh_limits,
     .bdrv_check_perm = raw_check_perm,
     .bdrv_set_perm = raw_set_perm,

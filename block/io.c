@@ -305,6 +305,98 @@ static void request_pad_destroy(RequestPadding *pad)
 
 /* ---- reads ---- */
 
+/* Largest piece copy-on-read copies at once. */
+#define COR_MAX_CHUNK (1 * MiB)
+
+/*
+ * Copy-on-read: data this layer does not have yet is read (from below)
+ * and written into this layer, whole clusters at a time, as it is read.
+ */
+static int coroutine_fn copy_on_readv(BdrvChild *child,
+                                      BdrvTrackedRequest *req,
+                                      int64_t offset, int64_t bytes,
+                                      QEMUIOVector *qiov, size_t qiov_offset,
+                                      int flags)
+{
+    BlockDriverState *bs = child->bs;
+    BlockDriverInfo bdi;
+    int64_t cluster_size, start, end, pos;
+    g_autofree uint8_t *bounce = NULL;
+    int ret;
+
+    if (bdrv_get_info(bs, &bdi) < 0 || bdi.cluster_size <= 0) {
+        cluster_size = 64 * KiB;
+    } else {
+        cluster_size = bdi.cluster_size;
+    }
+    start = QEMU_ALIGN_DOWN(offset, cluster_size);
+    end = MIN(ROUND_UP(offset + bytes, cluster_size), bdrv_getlength(bs));
+    make_request_serialising(req, cluster_size);
+
+    for (pos = start; pos < end;) {
+        int64_t pnum;
+        int64_t chunk = MIN(end - pos, COR_MAX_CHUNK);
+        int64_t skip_head = MAX(0, offset - pos);
+        int64_t copy_end;
+
+        ret = bdrv_co_is_allocated(bs, pos, chunk, &pnum);
+        if (ret < 0) {
+            return ret;
+        }
+        chunk = pnum;
+        copy_end = MIN(pos + chunk, offset + bytes);
+        if (ret) {
+            /* Already here: read it directly. */
+            if (copy_end > pos + skip_head) {
+                ret = driver_preadv(bs, pos + skip_head,
+                                    copy_end - pos - skip_head, qiov,
+                                    qiov_offset + pos + skip_head - offset,
+                                    flags & ~BDRV_REQ_COPY_ON_READ);
+                if (ret < 0) {
+                    return ret;
+                }
+            }
+        } else {
+            QEMUIOVector local;
+
+            if (!bounce) {
+                bounce = qemu_try_blockalign(bs, COR_MAX_CHUNK);
+                if (!bounce) {
+                    return -ENOMEM;
+                }
+            }
+            qemu_iovec_init_buf(&local, bounce, chunk);
+            ret = driver_preadv(bs, pos, chunk, &local, 0, 0);
+            if (ret < 0) {
+                return ret;
+            }
+            if (buffer_is_zero(bounce, chunk) &&
+                bs->drv->bdrv_co_pwrite_zeroes) {
+                ret = bs->drv->bdrv_co_pwrite_zeroes(bs, pos, chunk,
+                                                     BDRV_REQ_WRITE_UNCHANGED);
+                if (ret == -ENOTSUP) {
+                    ret = driver_pwritev(bs, pos, chunk, &local, 0,
+                                         BDRV_REQ_WRITE_UNCHANGED);
+                }
+            } else {
+                ret = driver_pwritev(bs, pos, chunk, &local, 0,
+                                     BDRV_REQ_WRITE_UNCHANGED);
+            }
+            if (ret < 0) {
+                return ret;
+            }
+            if (copy_end > pos + skip_head) {
+                qemu_iovec_from_buf(qiov,
+                                    qiov_offset + pos + skip_head - offset,
+                                    bounce + skip_head,
+                                    copy_end - pos - skip_head);
+            }
+        }
+        pos += chunk;
+    }
+    return 0;
+}
+
 static int coroutine_fn aligned_preadv(BdrvChild *child,
                                        BdrvTrackedRequest *req,
                                        int64_t offset, int64_t bytes,
@@ -324,6 +416,27 @@ static int coroutine_fn aligned_preadv(BdrvChild *child,
     total_bytes = bdrv_getlength(bs);
     if (total_bytes < 0) {
         return total_bytes;
+    }
+    if ((flags & BDRV_REQ_COPY_ON_READ) && offset < total_bytes) {
+        int64_t pnum;
+        int ret2 = bdrv_co_is_allocated(bs, offset,
+                                        MIN(bytes, total_bytes - offset),
+                                        &pnum);
+
+        if (ret2 < 0) {
+            return ret2;
+        }
+        if (!ret2 || pnum < MIN(bytes, total_bytes - offset)) {
+            ret = copy_on_readv(child, req, offset,
+                                MIN(bytes, total_bytes - offset), qiov,
+                                qiov_offset, flags);
+            if (ret == 0 && bytes > total_bytes - offset) {
+                qemu_iovec_memset(qiov, qiov_offset + total_bytes - offset,
+                                  0, bytes - (total_bytes - offset));
+            }
+            return ret;
+        }
+        flags &= ~BDRV_REQ_COPY_ON_READ;
     }
     max_transfer = QEMU_ALIGN_DOWN(min_non_zero(bs->bl.max_transfer, INT_MAX),
                                    align);
@@ -376,6 +489,9 @@ int coroutine_fn bdrv_co_preadv_part(BdrvChild *child, int64_t offset,
     align = bdrv_get_request_alignment(bs);
     if (bytes == 0 && !QEMU_IS_ALIGNED(offset, align)) {
         return 0;
+    }
+    if (bs->open_flags & BDRV_O_COPY_ON_READ) {
+        flags |= BDRV_REQ_COPY_ON_READ;
     }
     bdrv_inc_in_flight(bs);
     request_pad(bs, &qiov, &qiov_offset, &offset, &bytes, align, &pad);
@@ -1456,4 +1572,71 @@ int bdrv_is_allocated_above(BlockDriverState *top, BlockDriverState *base,
     }
     bdrv_run_co(rw_is_allocated_entry, &rw, &rw.done);
     return rw.ret;
+}
+
+/* ---- VM state ---- */
+
+typedef struct VmStateCo {
+    BlockDriverState *bs;
+    QEMUIOVector *qiov;
+    int64_t pos;
+    bool is_read;
+    int ret;
+    bool done;
+} VmStateCo;
+
+static int coroutine_fn co_rw_vmstate(BlockDriverState *bs, QEMUIOVector *qiov,
+                                      int64_t pos, bool is_read)
+{
+    BlockDriver *drv = bs->drv;
+    BlockDriverState *child;
+    int ret;
+
+    if (!drv) {
+        return -ENOMEDIUM;
+    }
+    bdrv_inc_in_flight(bs);
+    if (is_read && drv->bdrv_co_readv_vmstate) {
+        ret = drv->bdrv_co_readv_vmstate(bs, qiov, pos);
+    } else if (!is_read && drv->bdrv_co_writev_vmstate) {
+        ret = drv->bdrv_co_writev_vmstate(bs, qiov, pos);
+    } else if ((child = bdrv_filter_bs(bs))) {
+        ret = co_rw_vmstate(child, qiov, pos, is_read);
+    } else {
+        ret = -ENOTSUP;
+    }
+    bdrv_dec_in_flight(bs);
+    return ret;
+}
+
+static void coroutine_fn vmstate_entry(void *opaque)
+{
+    VmStateCo *c = opaque;
+
+    c->ret = co_rw_vmstate(c->bs, c->qiov, c->pos, c->is_read);
+    c->done = true;
+}
+
+static int rw_vmstate(BlockDriverState *bs, uint8_t *buf, int64_t pos,
+                      int size, bool is_read)
+{
+    QEMUIOVector qiov;
+    VmStateCo c = { .bs = bs, .qiov = &qiov, .pos = pos,
+                    .is_read = is_read };
+
+    qemu_iovec_init_buf(&qiov, buf, size);
+    bdrv_run_co(vmstate_entry, &c, &c.done);
+    return c.ret;
+}
+
+int bdrv_save_vmstate(BlockDriverState *bs, const uint8_t *buf, int64_t pos,
+                      int size)
+{
+    return rw_vmstate(bs, (uint8_t *)buf, pos, size, false);
+}
+
+int bdrv_load_vmstate(BlockDriverState *bs, uint8_t *buf, int64_t pos,
+                      int size)
+{
+    return rw_vmstate(bs, buf, pos, size, true);
 }

@@ -1777,6 +1777,11 @@ static int coroutine_fn qcow2_co_pwritev_compressed_part(
     if (bytes == 0) {
         return 0;
     }
+    /* Check it all before writing anything. */
+    if (offset_into_cluster(s, offset) ||
+        (offset_into_cluster(s, bytes) && offset + bytes != bs->total_bytes)) {
+        return -EINVAL;
+    }
     /* One whole cluster at a time (the image tail may be shorter). */
     while (bytes > 0) {
         int64_t chunk = MIN(bytes, s->cluster_size);
@@ -1877,6 +1882,26 @@ static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
         status |= BDRV_BLOCK_RECURSE;
     }
     return status;
+}
+
+/* VM state lives past the end of the guest disk in the same tables. */
+static int coroutine_fn qcow2_co_readv_vmstate(BlockDriverState *bs,
+                                               QEMUIOVector *qiov, int64_t pos)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    return qcow2_co_preadv_part(bs, qcow2_vm_state_offset(s) + pos,
+                                qiov->size, qiov, 0, 0);
+}
+
+static int coroutine_fn qcow2_co_writev_vmstate(BlockDriverState *bs,
+                                                QEMUIOVector *qiov,
+                                                int64_t pos)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    return qcow2_co_pwritev_part(bs, qcow2_vm_state_offset(s) + pos,
+                                 qiov->size, qiov, 0, 0);
 }
 
 static int coroutine_fn qcow2_co_flush_to_os(BlockDriverState *bs)
@@ -2902,6 +2927,8 @@ BlockDriver bdrv_qcow2 = {
     .bdrv_co_pwrite_zeroes = qcow2_co_pwrite_zeroes,
     .bdrv_co_pdiscard = qcow2_co_pdiscard,
     .bdrv_co_flush_to_os = qcow2_co_flush_to_os,
+    .bdrv_co_readv_vmstate = qcow2_co_readv_vmstate,
+    .bdrv_co_writev_vmstate = qcow2_co_writev_vmstate,
     .bdrv_co_block_status = qcow2_co_block_status,
     .bdrv_co_truncate = qcow2_co_truncate,
     .bdrv_co_check = qcow2_co_check,

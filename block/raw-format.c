@@ -35,7 +35,7 @@ static int raw_apply_options(BlockDriverState *bs, BDRVRawState *s,
     }
     if (offset > (uint64_t)real_size) {
         error_setg(errp, "Offset (%" PRIu64 ") cannot be greater than size "
-                   "of the file (%" PRId64 ")", offset, real_size);
+                   "of the containing file (%" PRId64 ")", offset, real_size);
         return -EINVAL;
     }
     if (s->has_size && (uint64_t)real_size - offset < size) {

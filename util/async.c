@@ -24,14 +24,16 @@ static bool bh_enqueue(QEMUBH *bh)
 
     g_mutex_lock(&ctx->bh_lock);
     if (!bh->scheduled) {
+        /*
+         * Newest first, as QEMU runs them: completions that become ready
+         * in one iteration are reported in the same order as QEMU's.
+         */
         bh->scheduled = true;
-        bh->next_scheduled = NULL;
-        if (ctx->bh_tail) {
-            ctx->bh_tail->next_scheduled = bh;
-        } else {
-            ctx->bh_head = bh;
+        bh->next_scheduled = ctx->bh_head;
+        ctx->bh_head = bh;
+        if (!ctx->bh_tail) {
+            ctx->bh_tail = bh;
         }
-        ctx->bh_tail = bh;
         queued = true;
     }
     g_mutex_unlock(&ctx->bh_lock);

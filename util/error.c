@@ -64,7 +64,7 @@ static void emit_line(const char *kind, const char *fmt, va_list ap)
         return;
     }
     g_string_append_c(s, '\n');
-    fflush(stdout);
+    /* Like QEMU: stdout is not flushed first (scripts see that order). */
     fputs(s->str, stderr);
     fflush(stderr);
 }

@@ -301,6 +301,12 @@ int bdrv_block_status_above_depth(BlockDriverState *bs,
                                   int64_t *pnum, int64_t *map,
                                   BlockDriverState **file, int *depth);
 
+/* Read or write VM state at @pos; -ENOTSUP if the format has none. */
+int bdrv_save_vmstate(BlockDriverState *bs, const uint8_t *buf, int64_t pos,
+                      int size);
+int bdrv_load_vmstate(BlockDriverState *bs, uint8_t *buf, int64_t pos,
+                      int size);
+
 /* Run @entry(@opaque) in a new coroutine and poll until it terminated. */
 void bdrv_run_co(CoroutineEntry *entry, void *opaque, bool *done);
 

@@ -220,6 +220,13 @@ struct BlockDriver {
     int coroutine_fn (*bdrv_co_pdiscard)(BlockDriverState *bs,
                                          int64_t offset, int64_t bytes);
     int coroutine_fn (*bdrv_co_flush)(BlockDriverState *bs);
+    /* VM state (snapshots with memory; qemu-io read -b / write -b). */
+    int coroutine_fn (*bdrv_co_readv_vmstate)(BlockDriverState *bs,
+                                              QEMUIOVector *qiov,
+                                              int64_t pos);
+    int coroutine_fn (*bdrv_co_writev_vmstate)(BlockDriverState *bs,
+                                               QEMUIOVector *qiov,
+                                               int64_t pos);
     int coroutine_fn (*bdrv_co_flush_to_os)(BlockDriverState *bs);
     int coroutine_fn (*bdrv_co_flush_to_disk)(BlockDriverState *bs);
     /*

@@ -6,7 +6,7 @@
 # Not a pass/fail test: it prints both tools' times, the ratio
 # (strata / qemu, lower is better) and the command to repeat a run.
 #
-#   tests/bench/convert-bench.sh                 # 2 GiB source, 3 rounds
+#   tests/bench/convert-bench.sh                 # 2 GiB source, 5 rounds
 #   CONVERT_BENCH_SIZE=8G CONVERT_BENCH_ROUNDS=5 tests/bench/convert-bench.sh
 #
 # Environment: STRATA_IMG (default build/tools/img/strata-img), QEMU_IMG
@@ -19,7 +19,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 strata=${STRATA_IMG:-$root/build/tools/img/strata-img}
 qemu=${QEMU_IMG:-qemu-img}
 size=${CONVERT_BENCH_SIZE:-2G}
-rounds=${CONVERT_BENCH_ROUNDS:-3}
+rounds=${CONVERT_BENCH_ROUNDS:-5}
 extra=${CONVERT_BENCH_ARGS:-}
 dir=${CONVERT_BENCH_DIR:-$(mktemp -d /var/tmp/convert-bench.XXXXXX)}
 trap 'rm -rf "$dir"' EXIT
@@ -43,6 +43,10 @@ run_one()
 {
     local tool=$1 dst=$dir/dst.raw t0 t1
     rm -f "$dst"
+    # Start from the same state: no dirty pages of the previous run being
+    # written back while this one runs.  The source stays cached.
+    sync
+    sleep 0.5
     t0=$(date +%s.%N)
     "$tool" convert $extra -f raw -O raw "$src" "$dst"
     t1=$(date +%s.%N)
@@ -53,18 +57,25 @@ allocated() { echo $(( $(stat -c %b "$1") * $(stat -c %B "$1") )); }
 
 echo "convert raw -> raw, $size source (64 MiB data / 64 MiB holes), $rounds rounds"
 echo "source allocated: $(allocated "$src") bytes"
-best_q=999999; best_s=999999
+times_q=(); times_s=()
 for ((i = 1; i <= rounds; i++)); do
-    tq=$(run_one "$qemu"); aq=$(allocated "$dir/dst.raw")
-    ts=$(run_one "$strata"); as=$(allocated "$dir/dst.raw")
+    # Alternate which tool goes first so neither always gets a warmer cache.
+    if ((i % 2)); then
+        tq=$(run_one "$qemu"); aq=$(allocated "$dir/dst.raw")
+        ts=$(run_one "$strata"); as=$(allocated "$dir/dst.raw")
+    else
+        ts=$(run_one "$strata"); as=$(allocated "$dir/dst.raw")
+        tq=$(run_one "$qemu"); aq=$(allocated "$dir/dst.raw")
+    fi
     printf 'round %d: qemu-img %.3f s (allocated %d)   strata-img %.3f s (allocated %d)\n' \
         "$i" "$tq" "$aq" "$ts" "$as"
-    best_q=$(echo "if ($tq < $best_q) $tq else $best_q" | bc -l)
-    best_s=$(echo "if ($ts < $best_s) $ts else $best_s" | bc -l)
+    times_q+=("$tq"); times_s+=("$ts")
 done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+med_q=$(median "${times_q[@]}"); med_s=$(median "${times_s[@]}")
 "$qemu" compare -q -f raw -F raw "$src" "$dir/dst.raw" &&
     echo "strata-img target is identical to the source"
-printf 'best: qemu-img %.3f s, strata-img %.3f s, ratio strata/qemu %.2f\n' \
-    "$best_q" "$best_s" "$(echo "$best_s / $best_q" | bc -l)"
+printf 'median: qemu-img %.3f s, strata-img %.3f s, ratio strata/qemu %.2f\n' \
+    "$med_q" "$med_s" "$(echo "$med_s / $med_q" | bc -l)"
 echo "repeat: CONVERT_BENCH_SIZE=$size CONVERT_BENCH_ROUNDS=$rounds" \
      "CONVERT_BENCH_ARGS='$extra' $0"

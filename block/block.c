@@ -625,7 +625,8 @@ int64_t bdrv_get_allocated_file_size(BlockDriverState *bs)
     }
     /* Sum of the storage children (not the backing chain). */
     QLIST_FOREACH(c, &bs->children, next) {
-        if (c->role & (BDRV_CHILD_DATA | BDRV_CHILD_METADATA)) {
+        if (c->role & (BDRV_CHILD_DATA | BDRV_CHILD_METADATA |
+                       BDRV_CHILD_FILTERED)) {
             int64_t n = bdrv_get_allocated_file_size(c->bs);
             if (n < 0) {
                 return n;

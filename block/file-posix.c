@@ -940,6 +940,23 @@ static int fill_zeroes(int fd, int64_t from, int64_t to, Error **errp)
     return 0;
 }
 
+/*
+ * A new image gets its first block really allocated, as QEMU does: some
+ * file systems report alignment and allocation more usefully then.
+ */
+static void allocate_first_block(int fd, int64_t max_size)
+{
+    size_t len = max_size < MAX_BLOCKSIZE ? BDRV_SECTOR_SIZE : MAX_BLOCKSIZE;
+    g_autofree void *buf = qemu_memalign(MAX_BLOCKSIZE, len);
+    ssize_t n;
+
+    memset(buf, 0, len);
+    do {
+        n = pwrite(fd, buf, len, 0);
+    } while (n < 0 && errno == EINTR);
+    /* Best effort: the image is valid either way. */
+}
+
 /* Resize a regular file to exactly @offset with the given preallocation. */
 static int regular_truncate(int fd, int64_t offset, PreallocMode prealloc,
                             Error **errp)
@@ -958,8 +975,11 @@ static int regular_truncate(int fd, int64_t offset, PreallocMode prealloc,
     case PREALLOC_MODE_OFF:
         if (ftruncate(fd, offset) < 0) {
             ret = -errno;
-            error_setg_errno(errp, -ret, "Failed to resize the file");
+            error_setg_errno(errp, -ret, "Could not resize file");
             return ret;
+        }
+        if (current == 0 && offset > 0) {
+            allocate_first_block(fd, offset);
         }
         return 0;
     case PREALLOC_MODE_FALLOC:
@@ -971,7 +991,7 @@ static int regular_truncate(int fd, int64_t offset, PreallocMode prealloc,
             }
         } else if (ftruncate(fd, offset) < 0) {
             ret = -errno;
-            error_setg_errno(errp, -ret, "Failed to resize the file");
+            error_setg_errno(errp, -ret, "Could not resize file");
             return ret;
         }
         return 0;
@@ -997,7 +1017,7 @@ static int regular_truncate(int fd, int64_t offset, PreallocMode prealloc,
             }
         } else if (ftruncate(fd, offset) < 0) {
             ret = -errno;
-            error_setg_errno(errp, -ret, "Failed to resize the file");
+            error_setg_errno(errp, -ret, "Could not resize file");
             return ret;
         }
         return 0;

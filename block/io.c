@@ -1018,9 +1018,9 @@ int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset,
         return -EINVAL;
     }
     if (offset > BDRV_MAX_LENGTH) {
-        error_setg(errp, "Required too big image size, it must be not greater "
-                   "than %" PRId64, (int64_t)BDRV_MAX_LENGTH);
-        return -EFBIG;
+        error_setg(errp, "offset(%" PRId64 ") exceeds maximum(%" PRId64 ")",
+                   offset, (int64_t)BDRV_MAX_LENGTH);
+        return -EIO;
     }
     old_size = bdrv_getlength(bs);
     if (old_size < 0) {

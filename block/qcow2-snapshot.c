@@ -381,7 +381,7 @@ static int do_snapshot_goto(BlockDriverState *bs, const char *snapshot_id,
 
     idx = find_snapshot_by_id_or_name(bs, snapshot_id);
     if (idx < 0) {
-        error_setg(errp, "Can't find snapshot");
+        /* The caller words it ("Failed to load snapshot: ..."). */
         return -ENOENT;
     }
     sn = &s->snapshots[idx];

@@ -40,16 +40,16 @@ int bdrv_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_info)
     return s->drv->bdrv_snapshot_list(s, psn_info);
 }
 
+/* -ENOTSUP (without an error set) where the format has no snapshots. */
 int bdrv_snapshot_create(BlockDriverState *bs, QEMUSnapshotInfo *sn_info,
                          Error **errp)
 {
     BlockDriverState *s = snapshot_node(bs);
 
+    if (!bs->drv) {
+        return -ENOMEDIUM;
+    }
     if (!s || !s->drv || !s->drv->bdrv_snapshot_create) {
-        error_setg(errp, "Block format '%s' used by device '%s' does not "
-                   "support feature 'internal snapshots'",
-                   bs->drv ? bs->drv->format_name : "",
-                   bdrv_get_device_or_node_name(bs));
         return -ENOTSUP;
     }
     return s->drv->bdrv_snapshot_create(s, sn_info, errp);
@@ -59,15 +59,19 @@ int bdrv_snapshot_goto(BlockDriverState *bs, const char *snapshot_id,
                        Error **errp)
 {
     BlockDriverState *s = snapshot_node(bs);
+    Error *local_err = NULL;
+    int ret;
 
     if (!s || !s->drv || !s->drv->bdrv_snapshot_goto) {
-        error_setg(errp, "Block format '%s' used by device '%s' does not "
-                   "support feature 'internal snapshots'",
-                   bs->drv ? bs->drv->format_name : "",
-                   bdrv_get_device_or_node_name(bs));
+        error_setg(errp, "Block driver does not support snapshots");
         return -ENOTSUP;
     }
-    return s->drv->bdrv_snapshot_goto(s, snapshot_id, errp);
+    ret = s->drv->bdrv_snapshot_goto(s, snapshot_id, &local_err);
+    if (ret < 0 && !local_err) {
+        error_setg_errno(&local_err, -ret, "Failed to load snapshot");
+    }
+    error_propagate(errp, local_err);
+    return ret;
 }
 
 int bdrv_snapshot_delete(BlockDriverState *bs, const char *snapshot_id,

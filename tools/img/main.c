@@ -364,7 +364,8 @@ void img_process_object(const char *optarg)
         exit(EXIT_FAILURE);
     }
     if (strcmp(type, "secret")) {
-        error_report("invalid object type: %s", type);
+        error_report("Parameter 'qom-type' does not accept value '%s'",
+                     type);
         exit(EXIT_FAILURE);
     }
     id = qdict_get_try_str(args, "id");

@@ -10,6 +10,7 @@
 #include "util/option.h"
 #include "util/qdict.h"
 #include "util/thread-pool.h"
+#include "qapi/util.h"
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
@@ -989,6 +990,10 @@ static int regular_truncate(int fd, int64_t offset, PreallocMode prealloc,
                 error_setg_errno(errp, ret, "Could not preallocate new data");
                 return -ret;
             }
+            /* fallocated blocks read unaligned fine: help the probe. */
+            if (current == 0) {
+                allocate_first_block(fd, offset);
+            }
         } else if (ftruncate(fd, offset) < 0) {
             ret = -errno;
             error_setg_errno(errp, -ret, "Could not resize file");
@@ -1128,15 +1133,17 @@ static int coroutine_fn raw_co_create_opts(BlockDriver *drv,
     total_size = ROUND_UP(qemu_opt_get_size_del(opts, "size", 0),
                           BDRV_SECTOR_SIZE);
     prealloc_str = qemu_opt_get_del(opts, "preallocation");
-    ret = prealloc_mode_parse(prealloc_str, PREALLOC_MODE_OFF, &local_err);
-    if (ret < 0) {
+    ret = qapi_enum_parse(&PreallocMode_lookup, prealloc_str,
+                          PREALLOC_MODE_OFF, &local_err);
+    if (local_err) {
         error_propagate(errp, local_err);
         return -EINVAL;
     }
     prealloc = ret;
     if (prealloc == PREALLOC_MODE_METADATA) {
-        error_setg(errp, "Invalid parameter 'metadata'");
-        return -EINVAL;
+        error_setg(errp, "Unsupported preallocation mode: %s",
+                   PreallocMode_str(prealloc));
+        return -ENOTSUP;
     }
 
     tmp.fd = open(filename, O_RDWR | O_CREAT | O_CLOEXEC, 0644);

@@ -55,6 +55,20 @@ static int raw_apply_options(BlockDriverState *bs, BDRVRawState *s,
     return 0;
 }
 
+void raw_probe_warning(BlockDriverState *bs)
+{
+    if (bs->probed && !bdrv_is_read_only(bs)) {
+        fprintf(stderr,
+                "WARNING: Image format was not specified for '%s' and "
+                "probing guessed raw.\n"
+                "         Automatically detecting the format is dangerous for "
+                "raw images, write operations on block 0 will be restricted.\n"
+                "         Specify the 'raw' format explicitly to remove the "
+                "restrictions.\n",
+                bs->file->bs->filename);
+    }
+}
+
 static int raw_open(BlockDriverState *bs, json_t *options, int flags,
                     Error **errp)
 {
@@ -77,16 +91,7 @@ static int raw_open(BlockDriverState *bs, json_t *options, int flags,
     bs->supported_truncate_flags = bs->file->bs->supported_truncate_flags &
                                    BDRV_REQ_ZERO_WRITE;
 
-    if (bs->probed && !bdrv_is_read_only(bs)) {
-        fprintf(stderr,
-                "WARNING: Image format was not specified for '%s' and "
-                "probing guessed raw.\n"
-                "         Automatically detecting the format is dangerous for "
-                "raw images, write operations on block 0 will be restricted.\n"
-                "         Specify the 'raw' format explicitly to remove the "
-                "restrictions.\n",
-                bs->file->bs->filename);
-    }
+    raw_probe_warning(bs);
     return raw_apply_options(bs, s, options, errp);
 }
 

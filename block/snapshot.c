@@ -63,6 +63,13 @@ int bdrv_snapshot_goto(BlockDriverState *bs, const char *snapshot_id,
     int ret;
 
     if (!s || !s->drv || !s->drv->bdrv_snapshot_goto) {
+        if (bs->drv == &bdrv_raw) {
+            /*
+             * QEMU tries the file below raw and reopens raw afterwards,
+             * which repeats its probing warning; scripts see it twice.
+             */
+            raw_probe_warning(bs);
+        }
         error_setg(errp, "Block driver does not support snapshots");
         return -ENOTSUP;
     }

@@ -381,6 +381,8 @@ static inline BlockDriverState *child_bs(BdrvChild *c)
 extern BlockDriver bdrv_file;
 extern BlockDriver bdrv_host_device;
 extern BlockDriver bdrv_raw;
+/* The warning about a probed raw image opened read-write. */
+void raw_probe_warning(BlockDriverState *bs);
 extern BlockDriver bdrv_null_co;
 extern BlockDriver bdrv_null_aio;
 extern BlockDriver bdrv_qcow2;

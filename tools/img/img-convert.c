@@ -519,11 +519,16 @@ retry:
         }
 
         if (s->wr_in_order) {
-            /* Wake the worker waiting to write right after this run. */
+            /*
+             * Start the write that comes next at once: enter its worker
+             * now rather than after this one has found more work, so the
+             * target is kept busy.  It cannot re-enter this worker, whose
+             * wait_sector_num is -1 here.
+             */
             s->wr_offs = sector_num + n;
             for (int i = 0; i < s->num_coroutines; i++) {
                 if (s->co[i] && s->wait_sector_num[i] == s->wr_offs) {
-                    aio_co_wake(s->co[i]);
+                    qemu_coroutine_enter(s->co[i]);
                     break;
                 }
             }

@@ -65,6 +65,9 @@ void bdrv_init(void)
     bdrv_register(&bdrv_null_aio);
     bdrv_register(&bdrv_qcow2);
     bdrv_register(&bdrv_qcow);
+    bdrv_register(&bdrv_nbd);
+    bdrv_register(&bdrv_nbd_tcp);
+    bdrv_register(&bdrv_nbd_unix);
 }
 
 BlockDriver *bdrv_find_format(const char *format_name)
@@ -107,6 +110,11 @@ void bdrv_iterate_format(void (*fn)(void *opaque, const char *name),
     }
     g_ptr_array_sort(names, compare_strings);
     for (guint i = 0; i < names->len; i++) {
+        /* One driver may serve several protocols (nbd, nbd+unix ...). */
+        if (i && !strcmp(g_ptr_array_index(names, i),
+                         g_ptr_array_index(names, i - 1))) {
+            continue;
+        }
         fn(opaque, g_ptr_array_index(names, i));
     }
 }

@@ -387,5 +387,6 @@ extern BlockDriver bdrv_null_co;
 extern BlockDriver bdrv_null_aio;
 extern BlockDriver bdrv_qcow2;
 extern BlockDriver bdrv_qcow;
+extern BlockDriver bdrv_nbd, bdrv_nbd_tcp, bdrv_nbd_unix;
 
 #endif

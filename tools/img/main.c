@@ -614,23 +614,6 @@ void img_run_co(void (*fn)(void *opaque), void *opaque)
     bdrv_run_co(img_co_entry, &co, &co.done);
 }
 
-/*
- * util/error.c flushes stdout before each report; qemu-img does not, and
- * the interleaving of its (fully buffered) stdout with stderr is part of
- * its observable output.  Route reports through a sink that writes them
- * straight to stderr.  Report lines come without a newline, hints with.
- */
-static void img_report_sink(void *opaque, const char *line)
-{
-    size_t len = strlen(line);
-
-    if (len && line[len - 1] == '\n') {
-        fputs(line, stderr);
-    } else {
-        fprintf(stderr, "%s: %s\n", error_get_progname(), line);
-    }
-}
-
 int main(int argc, char **argv)
 {
     static const struct option long_options[] = {
@@ -644,7 +627,6 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     error_init(argv[0]);
-    error_set_sink(img_report_sink, NULL);
     bdrv_init();
 
     if (argc < 2) {

@@ -577,18 +577,17 @@ void img_progress_print(float delta, int max)
         current = 100;
     }
     progress.current = current;
-    if (!progress.enabled) {
-        if (progress_requested) {
-            progress_requested = 0;
-            progress_show();
-        }
-        return;
-    }
     if (current > progress.last_print + progress.min_skip ||
         current < progress.last_print - progress.min_skip ||
         current == 0 || current == 100) {
         progress.last_print = current;
-        progress_show();
+        if (progress.enabled) {
+            progress_show();
+        } else if (progress_requested) {
+            /* Asked for by SIGUSR1: one line on stderr. */
+            progress_requested = 0;
+            fprintf(stderr, "    (%3.2f/100%%)\n", progress.current);
+        }
     }
 }
 

@@ -258,7 +258,8 @@ int img_compare(int argc, char **argv)
             force_share = true;
             break;
         case OPTION_OBJECT:
-            img_process_object(optarg);
+            /* compare's exit status 2 means "could not open". */
+            img_process_object_status(optarg, COMPARE_OPEN_ERROR);
             break;
         case OPTION_IMAGE_OPTS:
             image_opts = true;

@@ -97,6 +97,8 @@ int img_parse_output_format(const char *output, OutputFormat *fmt);
 
 /* --object: create a user object (only "secret" is known for now). */
 void img_process_object(const char *optarg);
+/* The same, exiting with @fail_status on errors (compare uses 2). */
+void img_process_object_status(const char *optarg, int fail_status);
 
 /*
  * Open an image the way every command does: with --image-opts @filename is

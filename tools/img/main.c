@@ -344,6 +344,11 @@ static GHashTable *img_secrets;
 
 void img_process_object(const char *optarg)
 {
+    img_process_object_status(optarg, EXIT_FAILURE);
+}
+
+void img_process_object_status(const char *optarg, int fail_status)
+{
     g_autoptr(json_t) args = NULL;
     bool help = false;
     Error *err = NULL;
@@ -352,7 +357,7 @@ void img_process_object(const char *optarg)
     args = keyval_parse(optarg, "qom-type", &help, &err);
     if (!args) {
         error_report_err(err);
-        exit(EXIT_FAILURE);
+        exit(fail_status);
     }
     if (help) {
         printf("List of user creatable objects:\n  secret\n");
@@ -361,17 +366,17 @@ void img_process_object(const char *optarg)
     type = qdict_get_try_str(args, "qom-type");
     if (!type) {
         error_report("Parameter 'qom-type' is missing");
-        exit(EXIT_FAILURE);
+        exit(fail_status);
     }
     if (strcmp(type, "secret")) {
         error_report("Parameter 'qom-type' does not accept value '%s'",
                      type);
-        exit(EXIT_FAILURE);
+        exit(fail_status);
     }
     id = qdict_get_try_str(args, "id");
     if (!id) {
         error_report("Parameter 'id' is missing");
-        exit(EXIT_FAILURE);
+        exit(fail_status);
     }
     if (!img_secrets) {
         img_secrets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
@@ -380,7 +385,7 @@ void img_process_object(const char *optarg)
     if (g_hash_table_contains(img_secrets, id)) {
         error_report("attempt to add duplicate property '%s' to object "
                      "(type 'container')", id);
-        exit(EXIT_FAILURE);
+        exit(fail_status);
     }
     g_hash_table_insert(img_secrets, g_strdup(id), json_incref(args));
 }

@@ -10,20 +10,6 @@
 
 #define REBASE_BUF_SIZE (2 * MiB)
 
-/* Bytes at the start of @a and @b that are equal (or differ) in a row. */
-static bool buffers_differ(const uint8_t *a, const uint8_t *b, int64_t n,
-                           int64_t *pnum)
-{
-    bool differ = a[0] != b[0];
-    int64_t i = 1;
-
-    while (i < n && (a[i] != b[i]) == differ) {
-        i++;
-    }
-    *pnum = i;
-    return differ;
-}
-
 /*
  * The image of @bs's backing chain (below @bs) that @name designates: by
  * its file name as opened, or by the name resolved relative to the image
@@ -129,8 +115,8 @@ static int rebase_copy_differences(RebaseState *s, float step)
         while (done < n) {
             int64_t pnum;
 
-            if (buffers_differ(buf_old + done, buf_new + done, n - done,
-                               &pnum)) {
+            if (img_blocks_differ(buf_old + done, buf_new + done, n - done,
+                                  &pnum)) {
                 ret = old_is_zero ?
                       blk_pwrite_zeroes(s->blk, offset + done, pnum, 0) :
                       blk_pwrite(s->blk, offset + done, pnum,
@@ -345,9 +331,10 @@ static int commit_copy(BlockBackend *top, BlockDriverState *base_bs,
                        int64_t rate_limit, Error **errp)
 {
     BlockDriverState *top_bs = blk_bs(top);
-    g_autofree uint8_t *buf = NULL;
+    uint8_t *buf = NULL;
     BlockBackend *base;
-    int64_t len, base_len, offset, n, slice_start = 0, slice_bytes = 0;
+    ImgRateLimit rl = { .rate = rate_limit };
+    int64_t len, base_len, offset, n, delay;
     int ret;
 
     if (bdrv_is_read_only(base_bs) &&
@@ -376,8 +363,6 @@ static int commit_copy(BlockBackend *top, BlockDriverState *base_bs,
 
     buf = blk_blockalign(top, REBASE_BUF_SIZE);
     for (offset = 0; offset < len; offset += n) {
-        int64_t now;
-
         ret = bdrv_is_allocated_above(top_bs, base_bs, false, offset,
                                       len - offset, &n);
         if (ret < 0) {
@@ -406,19 +391,9 @@ static int commit_copy(BlockBackend *top, BlockDriverState *base_bs,
                 error_setg_errno(errp, -ret, "Could not commit data");
                 goto out;
             }
-            if (rate_limit) {
-                /* -r: keep below rate_limit bytes per second. */
-                now = get_clock_ns();
-                if (!slice_start || now - slice_start > 1000000000) {
-                    slice_start = now;
-                    slice_bytes = 0;
-                }
-                slice_bytes += n;
-                if (slice_bytes * 1000000000 / rate_limit >
-                    now - slice_start) {
-                    g_usleep((slice_bytes * 1000000000 / rate_limit -
-                              (now - slice_start)) / 1000);
-                }
+            delay = img_rate_delay_ns(&rl, n);
+            if (delay) {
+                g_usleep(delay / SCALE_US);
             }
         }
         img_progress_print((float)(offset + n) / len * 100.f, 0);
@@ -428,6 +403,7 @@ static int commit_copy(BlockBackend *top, BlockDriverState *base_bs,
         error_setg_errno(errp, -ret, "Could not flush the base image");
     }
 out:
+    qemu_vfree(buf);
     blk_unref(base);
     return ret < 0 ? ret : 0;
 }

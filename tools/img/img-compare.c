@@ -40,28 +40,6 @@ static void compare_say(CompareState *s, const char *fmt, ...)
     }
 }
 
-/*
- * Is the first 512-byte block of @a and @b different?  *@pnum: how many
- * bytes, in whole blocks, from the start share that answer.
- */
-static bool blocks_differ(const uint8_t *a, const uint8_t *b, int64_t bytes,
-                          int64_t *pnum)
-{
-    int64_t i = MIN(bytes, (int64_t)BDRV_SECTOR_SIZE);
-    bool differ = memcmp(a, b, i) != 0;
-
-    while (i < bytes) {
-        int64_t len = MIN(bytes - i, (int64_t)BDRV_SECTOR_SIZE);
-
-        if ((memcmp(a + i, b + i, len) != 0) != differ) {
-            break;
-        }
-        i += len;
-    }
-    *pnum = i;
-    return differ;
-}
-
 /* Offset of the first 512-byte block of @buf that is not zero, or -1. */
 static int64_t first_nonzero_block(const uint8_t *buf, int64_t n)
 {
@@ -108,7 +86,7 @@ static int compare_data(CompareState *s, int64_t offset, int64_t chunk)
             return COMPARE_READ_ERROR;
         }
     }
-    differ = blocks_differ(s->buf[0], s->buf[1], chunk, &pnum);
+    differ = img_blocks_differ(s->buf[0], s->buf[1], chunk, &pnum);
     if (differ || pnum != chunk) {
         compare_say(s, "Content mismatch at offset %" PRId64 "!\n",
                     offset + (differ ? 0 : pnum));

@@ -58,10 +58,7 @@ typedef struct ConvertState {
     int64_t cluster_sectors;
     int64_t buf_sectors;
 
-    /* Rate limiting (-r): bytes per second, and when the budget resets. */
-    int64_t rate_limit;
-    int64_t rate_slice_start;
-    int64_t rate_slice_bytes;
+    ImgRateLimit rate;      /* -r */
 
     long num_coroutines;
     int running_coroutines;
@@ -316,21 +313,9 @@ static int coroutine_fn convert_co_read(ConvertState *s, int64_t sector_num,
 /* -r: sleep so that the writes stay below the rate limit. */
 static void coroutine_fn convert_throttle(ConvertState *s, int64_t bytes)
 {
-    int64_t now, wait;
+    int64_t wait = img_rate_delay_ns(&s->rate, bytes);
 
-    if (!s->rate_limit) {
-        return;
-    }
-    now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
-    if (!s->rate_slice_start ||
-        now - s->rate_slice_start > NANOSECONDS_PER_SECOND) {
-        s->rate_slice_start = now;
-        s->rate_slice_bytes = 0;
-    }
-    s->rate_slice_bytes += bytes;
-    wait = s->rate_slice_bytes * NANOSECONDS_PER_SECOND / s->rate_limit -
-           (now - s->rate_slice_start);
-    if (wait > 0) {
+    if (wait) {
         qemu_co_sleep_ns(wait);
     }
 }
@@ -1183,7 +1168,7 @@ int img_convert(int argc, char **argv)
     } else {
         s.cluster_sectors = bdi.cluster_size / BDRV_SECTOR_SIZE;
     }
-    s.rate_limit = a.rate_limit;
+    s.rate.rate = a.rate_limit;
 
     ret = convert_do_copy(&s);
 

@@ -149,12 +149,23 @@ bool img_parse_snapshot_param(const char *arg, QemuOpts **sn_opts,
 /* Load an internal snapshot of the (read-only) source for reading. */
 bool img_load_snapshot(BlockBackend *blk, Error **errp);
 
-/* Run @fn(@opaque) in a coroutine and poll the main loop until done. */
-typedef struct ImgCo {
-    void (*fn)(void *opaque);
-    void *opaque;
-    bool done;
-} ImgCo;
-void img_run_co(void (*fn)(void *opaque), void *opaque);
+/*
+ * Is the first 512-byte block of @a different from that of @b?  *@pnum:
+ * how many bytes from the start, in whole blocks (the last may be
+ * partial), give the same answer.  @bytes must be positive.
+ */
+bool img_blocks_differ(const uint8_t *a, const uint8_t *b, int64_t bytes,
+                       int64_t *pnum);
+
+/*
+ * -r RATE: a one-second budget of @rate bytes.  img_rate_delay_ns()
+ * accounts @bytes about to be written and says how long to wait first.
+ */
+typedef struct ImgRateLimit {
+    int64_t rate;           /* bytes per second; 0: unlimited */
+    int64_t slice_start;    /* ns, start of the current second */
+    int64_t slice_bytes;
+} ImgRateLimit;
+int64_t img_rate_delay_ns(ImgRateLimit *rl, int64_t bytes);
 
 #endif

@@ -603,19 +603,39 @@ void img_progress_end(void)
     }
 }
 
-static void coroutine_fn img_co_entry(void *opaque)
+bool img_blocks_differ(const uint8_t *a, const uint8_t *b, int64_t bytes,
+                       int64_t *pnum)
 {
-    ImgCo *co = opaque;
+    int64_t i = MIN(bytes, (int64_t)BDRV_SECTOR_SIZE);
+    bool differ = memcmp(a, b, i) != 0;
 
-    co->fn(co->opaque);
-    co->done = true;
+    while (i < bytes) {
+        int64_t len = MIN(bytes - i, (int64_t)BDRV_SECTOR_SIZE);
+
+        if ((memcmp(a + i, b + i, len) != 0) != differ) {
+            break;
+        }
+        i += len;
+    }
+    *pnum = i;
+    return differ;
 }
 
-void img_run_co(void (*fn)(void *opaque), void *opaque)
+int64_t img_rate_delay_ns(ImgRateLimit *rl, int64_t bytes)
 {
-    ImgCo co = { .fn = fn, .opaque = opaque };
+    int64_t now, due;
 
-    bdrv_run_co(img_co_entry, &co, &co.done);
+    if (!rl->rate) {
+        return 0;
+    }
+    now = get_clock_ns();
+    if (!rl->slice_start || now - rl->slice_start > NANOSECONDS_PER_SECOND) {
+        rl->slice_start = now;
+        rl->slice_bytes = 0;
+    }
+    rl->slice_bytes += bytes;
+    due = rl->slice_bytes * NANOSECONDS_PER_SECOND / rl->rate;
+    return MAX(0, due - (now - rl->slice_start));
 }
 
 int main(int argc, char **argv)

@@ -195,7 +195,8 @@ void img_help(void)
     printf("\n%s", help_params);
     printf("\nSupported formats:");
     bdrv_iterate_format(print_format_name, NULL, false);
-    printf("\n\n");
+    /* qemu-img adds where to report bugs to QEMU; that is not ours. */
+    printf("\n");
     exit(EXIT_SUCCESS);
 }
 

@@ -6,6 +6,7 @@
 #include "strata/osdep.h"
 #include "block/block_int.h"
 #include "block/block-backend.h"
+#include "block/dirty-bitmap.h"
 #include "util/cutils.h"
 #include "util/json-writer.h"
 #include "util/option.h"
@@ -1340,6 +1341,8 @@ static void close_node(BlockDriverState *bs)
         }
         bs->drv = NULL;
     }
+    /* The driver stored the persistent ones; the rest go with the node. */
+    bdrv_release_all_dirty_bitmaps(bs);
     QLIST_FOREACH_SAFE(c, &bs->children, next, next) {
         bdrv_unref_child(bs, c);
     }
@@ -2201,6 +2204,14 @@ int bdrv_reopen(BlockDriverState *bs, json_t *options, Error **errp)
     }
     /* Writability changes what the node needs from its children. */
     ret = bdrv_refresh_perms(bs, errp);
+    /* Now children are writable too (qcow2 marks its bitmaps in use). */
+    for (guint i = q->len; i-- > 0;) {
+        ReopenEntry *e = &g_array_index(q, ReopenEntry, i);
+
+        if (e->prepared && e->bs->drv->bdrv_reopen_commit_post) {
+            e->bs->drv->bdrv_reopen_commit_post(e->bs);
+        }
+    }
 out:
     bdrv_drained_end(bs);
     return ret;

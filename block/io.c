@@ -5,6 +5,7 @@
  */
 #include "strata/osdep.h"
 #include "block/block_int.h"
+#include "block/dirty-bitmap.h"
 #include "util/buffer-zero.h"
 
 /* Largest bounce buffer used to emulate zero writes. */
@@ -625,8 +626,11 @@ static void write_done(BlockDriverState *bs, int64_t offset, int64_t bytes,
         if (offset + bytes > bs->total_bytes && !bs->drv->has_variable_length) {
             /* A protocol node grew by writing past its end. */
             bs->total_bytes = offset + bytes;
+            bdrv_dirty_bitmap_truncate(bs, bdrv_getlength(bs));
         }
     }
+    /* As QEMU: even a failed write may have changed part of the range. */
+    bdrv_set_dirty(bs, offset, bytes);
 }
 
 static int coroutine_fn aligned_pwritev(BdrvChild *child,
@@ -1059,6 +1063,7 @@ int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset,
                     c->klass->resize(c);
                 }
             }
+            bdrv_dirty_bitmap_truncate(bs, bdrv_getlength(bs));
         }
     }
     bs->write_gen++;

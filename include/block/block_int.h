@@ -284,6 +284,8 @@ struct BlockDriver {
                                int flags, Error **errp);
     void (*bdrv_reopen_commit)(BlockDriverState *bs);
     void (*bdrv_reopen_abort)(BlockDriverState *bs);
+    /* After a reopen committed and permissions were updated. */
+    void (*bdrv_reopen_commit_post)(BlockDriverState *bs);
 
     /* Internal snapshots (include/block/snapshot.h). */
     int (*bdrv_snapshot_create)(BlockDriverState *bs,
@@ -306,6 +308,16 @@ struct BlockDriver {
     int (*bdrv_amend_options)(BlockDriverState *bs, QemuOpts *opts,
                               bool force, Error **errp);
     int (*bdrv_make_empty)(BlockDriverState *bs);
+
+    /* Persistent dirty bitmaps (include/block/dirty-bitmap.h). */
+    bool (*bdrv_supports_persistent_dirty_bitmap)(BlockDriverState *bs);
+    bool (*bdrv_can_store_new_dirty_bitmap)(BlockDriverState *bs,
+                                            const char *name,
+                                            uint32_t granularity,
+                                            Error **errp);
+    int (*bdrv_remove_persistent_dirty_bitmap)(BlockDriverState *bs,
+                                               const char *name,
+                                               Error **errp);
 
     /* Internal linkage in the driver list. */
     QLIST_ENTRY(BlockDriver) list;

@@ -5,6 +5,7 @@
 #include "strata/osdep.h"
 #include "qcow2.h"
 #include "block/block-backend.h"
+#include "block/dirty-bitmap.h"
 #include "block/snapshot.h"
 #include "util/cutils.h"
 #include "util/qdict.h"
@@ -1163,20 +1164,40 @@ static int qcow2_do_open(BlockDriverState *bs, json_t *options, int flags,
 
     /* Bitmaps: consistent only with the autoclear bit. */
     if (bitmaps_found && !(s->autoclear_features & QCOW2_AUTOCLEAR_BITMAPS)) {
-        warn_report("a program lacking bitmap support modified this file, "
-                    "so all bitmaps are now considered inconsistent");
+        if (s->qcow_version < 3) {
+            warn_report("This qcow2 v2 image contains bitmaps, but they may "
+                        "have been modified by a program without persistent "
+                        "bitmap support; so now they must all be considered "
+                        "inconsistent");
+        } else {
+            warn_report("a program lacking bitmap support modified this "
+                        "file, so all bitmaps are now considered "
+                        "inconsistent");
+        }
+        /* QEMU ends this line without a newline. */
         fprintf(stderr, "Some clusters may be leaked, run 'qemu-img check -r' "
-                "on the image file to fix.\n");
+                "on the image file to fix.");
         /* Their clusters are leaks now; the extension goes. */
         s->nb_bitmaps = 0;
         s->bitmap_directory_offset = s->bitmap_directory_size = 0;
         update_header = true;
     }
 
-    /* Clear auto-clear bits we do not maintain before writing anything. */
-    if (bdrv_is_writable(bs) && s->autoclear_features) {
-        s->autoclear_features &= QCOW2_AUTOCLEAR_DATA_FILE_RAW;
+    /* Clear the auto-clear bits we do not know before writing anything. */
+    if (bdrv_is_writable(bs) &&
+        (s->autoclear_features & ~(uint64_t)QCOW2_AUTOCLEAR_MASK)) {
+        s->autoclear_features &= QCOW2_AUTOCLEAR_MASK;
         update_header = true;
+    }
+
+    /* Persistent bitmaps, marked in use on disk while we may write. */
+    if (!(flags & BDRV_O_INACTIVE)) {
+        bool header_updated = false;
+
+        if (!qcow2_load_dirty_bitmaps(bs, &header_updated, errp)) {
+            return -EINVAL;
+        }
+        update_header = update_header && !header_updated;
     }
 
     if (update_header && bdrv_is_writable(bs)) {
@@ -1262,6 +1283,7 @@ static int qcow2_open(BlockDriverState *bs, json_t *options, int flags,
     QLIST_INIT(&s->unknown_header_ext);
     ret = qcow2_do_open(bs, options, flags, errp);
     if (ret < 0) {
+        bdrv_release_all_dirty_bitmaps(bs);
         if (s->data_file && s->data_file != bs->file) {
             bdrv_unref_child(bs, s->data_file);
         }
@@ -1274,7 +1296,19 @@ static int qcow2_open(BlockDriverState *bs, json_t *options, int flags,
 static void qcow2_close(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
+    bool bitmaps_stored = true;
 
+    if (bs->drv && s->l2_table_cache && !(s->flags & BDRV_O_INACTIVE)) {
+        Error *local_err = NULL;
+
+        if (!qcow2_store_persistent_dirty_bitmaps(bs, true, &local_err)) {
+            error_prepend(&local_err, "Lost persistent bitmaps during "
+                          "inactivation of node '%s': ",
+                          bdrv_get_device_or_node_name(bs));
+            error_report_err(local_err);
+            bitmaps_stored = false;
+        }
+    }
     if (bs->drv && bdrv_is_writable(bs) && s->l2_table_cache) {
         int r1 = qcow2_cache_flush(bs, s->l2_table_cache);
         int r2 = qcow2_cache_flush(bs, s->refcount_block_cache);
@@ -1282,7 +1316,7 @@ static void qcow2_close(BlockDriverState *bs)
         if (r1 || r2) {
             error_report("Failed to flush the %s cache: %s",
                          r1 ? "L2" : "refcount", strerror(-(r1 ? r1 : r2)));
-        } else if (s->use_lazy_refcounts) {
+        } else if (s->use_lazy_refcounts && bitmaps_stored) {
             qcow2_mark_clean(bs);
         }
     }
@@ -1301,6 +1335,10 @@ static int qcow2_reopen_prepare(BlockDriverState *bs, json_t *options,
 
     if (!(flags & BDRV_O_RDWR) && bdrv_is_writable(bs)) {
         /* Going read-only: everything must be on disk and clean. */
+        ret = qcow2_reopen_bitmaps_ro(bs, errp);
+        if (ret < 0) {
+            return ret;
+        }
         ret = qcow2_flush_caches(bs);
         if (ret < 0) {
             error_setg_errno(errp, -ret, "Could not flush qcow2 caches");
@@ -2001,9 +2039,8 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
         ret = -ENOTSUP;
         goto fail;
     }
-    if (s->nb_bitmaps) {
-        error_setg(errp, "Cannot resize a qcow2 image with persistent "
-                   "bitmaps");
+    /* Only bitmaps that are all in memory can follow the new size. */
+    if (qcow2_truncate_bitmaps_check(bs, errp)) {
         ret = -ENOTSUP;
         goto fail;
     }
@@ -2946,4 +2983,10 @@ BlockDriver bdrv_qcow2 = {
     .amend_opts = &qcow2_amend_opts,
     .bdrv_amend_options = qcow2_amend_options,
     .bdrv_reopen_commit = qcow2_reopen_commit,
+    .bdrv_reopen_commit_post = qcow2_reopen_commit_post,
+    .bdrv_supports_persistent_dirty_bitmap =
+        qcow2_supports_persistent_dirty_bitmap,
+    .bdrv_can_store_new_dirty_bitmap = qcow2_can_store_new_dirty_bitmap,
+    .bdrv_remove_persistent_dirty_bitmap =
+        qcow2_remove_persistent_dirty_bitmap,
 };

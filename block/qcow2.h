@@ -625,6 +625,44 @@ int qcow2_snapshot_delete(BlockDriverState *bs, const char *snapshot_id,
 int qcow2_snapshot_list(BlockDriverState *bs,
                         struct QEMUSnapshotInfo **psn_tab);
 
+/* ---- qcow2-bitmap.c ---- */
+#define QCOW2_MAX_BITMAPS 65535
+#define QCOW2_MAX_BITMAP_DIRECTORY_SIZE (1024 * QCOW2_MAX_BITMAPS)
+/*
+ * Load the persistent bitmaps at open: each becomes a BdrvDirtyBitmap;
+ * those found in use are inconsistent, the others are marked in use on
+ * disk if the image is writable (*header_updated then says the header was
+ * rewritten), readonly otherwise.
+ */
+bool qcow2_load_dirty_bitmaps(BlockDriverState *bs, bool *header_updated,
+                              Error **errp);
+/*
+ * Store every persistent bitmap that may have changed, clearing its in-use
+ * flag; with @release_stored, free the stored (and readonly) bitmaps.
+ */
+bool qcow2_store_persistent_dirty_bitmaps(BlockDriverState *bs,
+                                          bool release_stored, Error **errp);
+/* Going read-only: store, then make the persistent bitmaps readonly. */
+int qcow2_reopen_bitmaps_ro(BlockDriverState *bs, Error **errp);
+/* Going read-write: mark the bitmaps in use on disk, make them writable. */
+int qcow2_reopen_bitmaps_rw(BlockDriverState *bs, Error **errp);
+/* BlockDriver.bdrv_reopen_commit_post: qcow2_reopen_bitmaps_rw if now rw. */
+void qcow2_reopen_commit_post(BlockDriverState *bs);
+/* 0 if the image may be resized: all its bitmaps loaded and usable. */
+int qcow2_truncate_bitmaps_check(BlockDriverState *bs, Error **errp);
+bool qcow2_can_store_new_dirty_bitmap(BlockDriverState *bs, const char *name,
+                                      uint32_t granularity, Error **errp);
+int qcow2_remove_persistent_dirty_bitmap(BlockDriverState *bs,
+                                         const char *name, Error **errp);
+bool qcow2_supports_persistent_dirty_bitmap(BlockDriverState *bs);
+/* The directory as Qcow2BitmapInfo (format-specific "bitmaps"). */
+bool qcow2_get_bitmap_info_list(BlockDriverState *bs,
+                                Qcow2BitmapInfoList **info_list,
+                                Error **errp);
+/* Space the persistent bitmaps of @in_bs would take (measure). */
+uint64_t qcow2_get_persistent_dirty_bitmap_size(BlockDriverState *in_bs,
+                                                uint32_t cluster_size);
+
 /* ---- qcow2-threads.c ---- */
 ssize_t coroutine_fn qcow2_co_compress(BlockDriverState *bs, void *dest,
                                        size_t dest_size, const void *src,

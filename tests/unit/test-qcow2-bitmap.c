@@ -1,7 +1,6 @@
 /*
- * Unit tests for persistent bitmaps in qcow2: store / load round trips, the
- * in-use flag, killed processes, removal, resize, reopen, and interop with
- * Debian's qemu-img, qemu-io and qemu-storage-daemon both ways.
+ * Unit tests for qcow2 persistent bitmaps: round trips, in-use flags, crashes,
+ * removal, resize, reopen, and interop with Debian's QEMU tools both ways.
  */
 #include "strata/osdep.h"
 #include "block/block-backend.h"
@@ -466,10 +465,34 @@ static void test_reopen(void)
     bdrv_set_dirty_bitmap(bm, 8192, 1);
     bdrv_unref(bs);
 
+    /* Opened read-only first (as a backing file is), then made writable. */
     bs = bdrv_open(path, NULL, NULL, 0, &error_abort);
-    assert_extents(bdrv_find_dirty_bitmap(bs, "p"), "0+4096,8192+4096");
+    bm = bdrv_find_dirty_bitmap(bs, "p");
+    assert_extents(bm, "0+4096,8192+4096");
+    g_assert_true(bdrv_dirty_bitmap_readonly(bm));
+    assert_directory(bs, "p:auto:4096");
+    g_assert_cmpint(bdrv_reopen_set_read_only(bs, false, &error_abort), ==,
+                    0);
+    g_assert_false(bdrv_dirty_bitmap_readonly(bm));
+    assert_directory(bs, "p:in-use,auto:4096");
+    {
+        uint8_t buf[512] = { 0 };
+        BdrvChild *c = bdrv_root_attach_child(bs, "test", &child_of_bds,
+                                              BDRV_CHILD_DATA,
+                                              BLK_PERM_CONSISTENT_READ |
+                                              BLK_PERM_WRITE, BLK_PERM_ALL,
+                                              NULL, &error_abort);
+
+        g_assert_cmpint(bdrv_pwrite(c, 20480, 512, buf, 0), ==, 0);
+        bdrv_root_unref_child(c);
+    }
     bdrv_unref(bs);
     check_clean(path);
+
+    bs = bdrv_open(path, NULL, NULL, 0, &error_abort);
+    assert_extents(bdrv_find_dirty_bitmap(bs, "p"),
+                   "0+4096,8192+4096,20480+4096");
+    bdrv_unref(bs);
 }
 
 /* A bad directory makes open fail with QEMU's message. */

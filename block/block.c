@@ -634,8 +634,9 @@ int64_t bdrv_get_allocated_file_size(BlockDriverState *bs)
     }
     /* Sum of the storage children (not the backing chain). */
     QLIST_FOREACH(c, &bs->children, next) {
-        if (c->role & (BDRV_CHILD_DATA | BDRV_CHILD_METADATA |
-                       BDRV_CHILD_FILTERED)) {
+        if (!(c->role & BDRV_CHILD_COW) &&
+            (c->role & (BDRV_CHILD_DATA | BDRV_CHILD_METADATA |
+                        BDRV_CHILD_FILTERED))) {
             int64_t n = bdrv_get_allocated_file_size(c->bs);
             if (n < 0) {
                 return n;
@@ -979,6 +980,81 @@ BdrvChild *bdrv_attach_child(BlockDriverState *parent_bs,
     }
     bdrv_ref(child);
     return c;
+}
+
+/*
+ * Point the edge @c at @to instead of its current node.  Permissions are
+ * checked on @to first; on failure nothing changes.
+ */
+int bdrv_replace_child_bs(BdrvChild *c, BlockDriverState *to, Error **errp)
+{
+    BlockDriverState *from = c->bs;
+
+    if (from == to) {
+        return 0;
+    }
+    if (c->frozen) {
+        error_setg(errp, "Cannot change '%s' link to '%s'", c->name,
+                   from->node_name);
+        return -EPERM;
+    }
+    QLIST_REMOVE(c, next_parent);
+    c->bs = to;
+    QLIST_INSERT_HEAD(&to->parents, c, next_parent);
+    if (bdrv_refresh_perms(to, errp) < 0) {
+        QLIST_REMOVE(c, next_parent);
+        c->bs = from;
+        QLIST_INSERT_HEAD(&from->parents, c, next_parent);
+        bdrv_refresh_perms(to, NULL);
+        return -EPERM;
+    }
+    bdrv_ref(to);
+    bdrv_refresh_perms(from, NULL);
+    if (c->klass->parent_is_bds) {
+        BlockDriverState *parent = c->opaque;
+
+        bdrv_refresh_limits(parent, NULL);
+        bdrv_refresh_filename(parent);
+    }
+    bdrv_unref(from);
+    return 0;
+}
+
+/*
+ * Make every user of @from use @to instead, except @to itself (a filter
+ * being inserted above @from keeps @from as its child).
+ */
+int bdrv_replace_node(BlockDriverState *from, BlockDriverState *to,
+                      Error **errp)
+{
+    g_autoptr(GPtrArray) edges = g_ptr_array_new();
+    BdrvChild *c;
+    guint i;
+
+    QLIST_FOREACH(c, &from->parents, next_parent) {
+        if (c->klass->parent_is_bds && c->opaque == to) {
+            continue;
+        }
+        if (c->frozen) {
+            error_setg(errp, "Cannot change '%s' link to '%s'", c->name,
+                       from->node_name);
+            return -EPERM;
+        }
+        g_ptr_array_add(edges, c);
+    }
+    bdrv_ref(from);
+    for (i = 0; i < edges->len; i++) {
+        if (bdrv_replace_child_bs(edges->pdata[i], to, errp) < 0) {
+            /* Put back what moved already. */
+            while (i-- > 0) {
+                bdrv_replace_child_bs(edges->pdata[i], from, NULL);
+            }
+            bdrv_unref(from);
+            return -EPERM;
+        }
+    }
+    bdrv_unref(from);
+    return 0;
 }
 
 void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
@@ -2106,27 +2182,128 @@ static void reopen_queue_add(GArray *q, BlockDriverState *bs, int flags)
     }
 }
 
+static BdrvChild *find_child(BlockDriverState *bs, const char *name)
+{
+    BdrvChild *c;
+
+    QLIST_FOREACH(c, &bs->children, next) {
+        if (!strcmp(c->name, name)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static bool reopen_same_value(json_t *a, json_t *b)
+{
+    g_autofree char *sa = NULL;
+    g_autofree char *sb = NULL;
+
+    if (!a || !b) {
+        return false;
+    }
+    sa = qobject_scalar_to_string(a);
+    sb = qobject_scalar_to_string(b);
+    return sa && sb && !strcmp(sa, sb);
+}
+
+typedef struct ChildSwap {
+    BdrvChild *c;
+    BlockDriverState *to;
+} ChildSwap;
+
+/*
+ * Sort the reopen options of @bs: generic flags go into *@flags, "discard"
+ * and "detect-zeroes" into *@discard_flags / *@dz, children named by
+ * reference into @swaps (if they name another node), options of children
+ * given inline must match how the child is open, and whatever remains is
+ * for the driver (@drv_opts).
+ */
+static bool reopen_sort_options(BlockDriverState *bs, json_t *options,
+                                int *flags, int *dz, json_t *drv_opts,
+                                GArray *swaps, Error **errp)
+{
+    const char *key;
+    json_t *val;
+
+    if (!update_flags_from_options(flags, options, errp)) {
+        return false;
+    }
+    json_object_foreach(options, key, val) {
+        const char *dot = strchr(key, '.');
+        BdrvChild *c;
+
+        if (!strcmp(key, BDRV_OPT_READ_ONLY) ||
+            !strcmp(key, BDRV_OPT_CACHE_DIRECT) ||
+            !strcmp(key, BDRV_OPT_CACHE_NO_FLUSH) ||
+            !strcmp(key, BDRV_OPT_AUTO_READ_ONLY)) {
+            continue;
+        }
+        if (!strcmp(key, BDRV_OPT_DISCARD)) {
+            if (!json_is_string(val) ||
+                bdrv_parse_discard_flags(json_string_value(val), flags) < 0) {
+                error_setg(errp, "Invalid discard option");
+                return false;
+            }
+            continue;
+        }
+        if (!strcmp(key, "detect-zeroes")) {
+            continue;       /* parsed once the discard flag is known */
+        }
+        if (!dot && (c = find_child(bs, key))) {
+            ChildSwap swap = { .c = c };
+
+            if (!json_is_string(val)) {
+                error_setg(errp, "Cannot change the option '%s'", key);
+                return false;
+            }
+            swap.to = bdrv_lookup_bs(NULL, json_string_value(val), errp);
+            if (!swap.to) {
+                return false;
+            }
+            if (swap.to != c->bs) {
+                g_array_append_val(swaps, swap);
+            }
+            continue;
+        }
+        if (dot) {
+            g_autofree char *child = g_strndup(key, dot - key);
+
+            c = find_child(bs, child);
+            if (c) {
+                json_t *cur = json_object_get(c->bs->options, dot + 1);
+
+                /* An inline child stays the node it is, options and all. */
+                if (!strcmp(dot + 1, "node-name")
+                    ? strcmp(json_string_value(val) ?: "", c->bs->node_name)
+                    : (cur && !reopen_same_value(cur, val))) {
+                    error_setg(errp, "Cannot change the option '%s'", key);
+                    return false;
+                }
+                continue;
+            }
+        }
+        json_object_set(drv_opts, key, val);
+    }
+    *dz = parse_detect_zeroes(opt_str(options, "detect-zeroes"), *flags,
+                              errp);
+    return *dz >= 0;
+}
+
 int bdrv_reopen(BlockDriverState *bs, json_t *options, Error **errp)
 {
     g_autoptr(GArray) q = g_array_new(false, false, sizeof(ReopenEntry));
+    g_autoptr(GArray) swaps = g_array_new(false, false, sizeof(ChildSwap));
+    g_autoptr(json_t) drv_opts = json_object();
     int flags = bs->open_flags;
+    int dz = bs->detect_zeroes;
     const char *key;
     json_t *val;
     int ret = 0;
 
-    if (options) {
-        if (!update_flags_from_options(&flags, options, errp)) {
-            return -EINVAL;
-        }
-        json_object_foreach(options, key, val) {
-            if (strcmp(key, BDRV_OPT_READ_ONLY) &&
-                strcmp(key, BDRV_OPT_CACHE_DIRECT) &&
-                strcmp(key, BDRV_OPT_CACHE_NO_FLUSH) &&
-                strcmp(key, BDRV_OPT_AUTO_READ_ONLY)) {
-                error_setg(errp, "Cannot change the option '%s'", key);
-                return -EINVAL;
-            }
-        }
+    if (options && !reopen_sort_options(bs, options, &flags, &dz, drv_opts,
+                                        swaps, errp)) {
+        return -EINVAL;
     }
 
     if (!(flags & BDRV_O_RDWR)) {
@@ -2148,6 +2325,10 @@ int bdrv_reopen(BlockDriverState *bs, json_t *options, Error **errp)
 
     bdrv_drained_begin(bs);
     reopen_queue_add(q, bs, flags);
+    /* A child swapped out below may go away before we are done with it. */
+    for (guint i = 0; i < q->len; i++) {
+        bdrv_ref(g_array_index(q, ReopenEntry, i).bs);
+    }
     /* Flush everything first: read-only nodes cannot write back later. */
     ret = bdrv_flush(bs);
     if (ret < 0) {
@@ -2163,11 +2344,14 @@ int bdrv_reopen(BlockDriverState *bs, json_t *options, Error **errp)
             ret = -ENOMEDIUM;
             break;
         }
-        if (e->new_flags == e->old_flags) {
+        if (e->new_flags == e->old_flags &&
+            (e->bs != bs || !json_object_size(drv_opts))) {
             continue;
         }
         if (drv->bdrv_reopen_prepare) {
-            ret = drv->bdrv_reopen_prepare(e->bs, NULL, e->new_flags, errp);
+            ret = drv->bdrv_reopen_prepare(e->bs, e->bs == bs ? drv_opts
+                                                              : NULL,
+                                           e->new_flags, errp);
             if (ret < 0) {
                 break;
             }
@@ -2179,6 +2363,23 @@ int bdrv_reopen(BlockDriverState *bs, json_t *options, Error **errp)
             break;
         }
         e->prepared = true;
+    }
+    /* What the driver did not take must be what the node has already. */
+    if (ret == 0) {
+        json_object_foreach(drv_opts, key, val) {
+            if (!reopen_same_value(json_object_get(bs->options, key), val)) {
+                if (json_object_get(bs->options, key)) {
+                    error_setg(errp, "Cannot change the option '%s'", key);
+                } else {
+                    error_setg(errp, "Block format '%s' used by node '%s' "
+                               "does not support reopening with the option "
+                               "'%s'", bs->drv->format_name, bs->node_name,
+                               key);
+                }
+                ret = -EINVAL;
+                break;
+            }
+        }
     }
     if (ret < 0) {
         for (guint i = 0; i < q->len; i++) {
@@ -2199,6 +2400,15 @@ int bdrv_reopen(BlockDriverState *bs, json_t *options, Error **errp)
             e->bs->drv->bdrv_reopen_commit(e->bs);
         }
     }
+    bs->detect_zeroes = dz;
+    for (guint i = 0; i < swaps->len; i++) {
+        ChildSwap *sw = &g_array_index(swaps, ChildSwap, i);
+
+        ret = bdrv_replace_child_bs(sw->c, sw->to, errp);
+        if (ret < 0) {
+            goto out;
+        }
+    }
     for (guint i = q->len; i-- > 0;) {
         bdrv_refresh_limits(g_array_index(q, ReopenEntry, i).bs, NULL);
     }
@@ -2214,6 +2424,12 @@ int bdrv_reopen(BlockDriverState *bs, json_t *options, Error **errp)
     }
 out:
     bdrv_drained_end(bs);
+    for (guint i = 0; i < q->len; i++) {
+        bdrv_unref(g_array_index(q, ReopenEntry, i).bs);
+    }
+    if (ret == 0) {
+        bdrv_refresh_filename(bs);
+    }
     return ret;
 }
 

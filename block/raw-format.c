@@ -12,6 +12,8 @@ typedef struct BDRVRawState {
     uint64_t offset;
     uint64_t size;
     bool has_size;
+    /* The window a reopen prepared, applied on commit. */
+    struct BDRVRawState *reopen;
 } BDRVRawState;
 
 static int raw_apply_options(BlockDriverState *bs, BDRVRawState *s,
@@ -259,11 +261,60 @@ static void raw_child_perm(BlockDriverState *bs, BdrvChild *c,
     *nperm |= perm & (BLK_PERM_WRITE | BLK_PERM_RESIZE);
 }
 
-/* Nothing of our own to change: the file child is reopened itself. */
+/*
+ * The file child is reopened by itself; with options, the window (offset,
+ * size) is set anew: what is left out goes back to the whole file.
+ */
 static int raw_reopen_prepare(BlockDriverState *bs, json_t *options,
                               int flags, Error **errp)
 {
+    BDRVRawState *s = bs->opaque;
+    g_autofree BDRVRawState *next = NULL;
+    int ret;
+
+    if (!options) {
+        return 0;
+    }
+    next = g_new0(BDRVRawState, 1);
+    ret = raw_apply_options(bs, next, options, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    g_free(s->reopen);
+    s->reopen = g_steal_pointer(&next);
     return 0;
+}
+
+static void raw_reopen_commit(BlockDriverState *bs)
+{
+    BDRVRawState *s = bs->opaque;
+    g_autofree BDRVRawState *next = g_steal_pointer(&s->reopen);
+
+    if (next) {
+        s->offset = next->offset;
+        s->size = next->size;
+        s->has_size = next->has_size;
+        if (bs->options) {
+            json_object_del(bs->options, "offset");
+            json_object_del(bs->options, "size");
+            if (s->offset) {
+                json_object_set_new(bs->options, "offset",
+                                    json_integer(s->offset));
+            }
+            if (s->has_size) {
+                json_object_set_new(bs->options, "size",
+                                    json_integer(s->size));
+            }
+        }
+        bs->total_bytes = s->size;
+    }
+}
+
+static void raw_reopen_abort(BlockDriverState *bs)
+{
+    BDRVRawState *s = bs->opaque;
+
+    g_clear_pointer(&s->reopen, g_free);
 }
 
 static BlockMeasureInfo *raw_measure(QemuOpts *opts, BlockDriverState *in_bs,
@@ -336,4 +387,6 @@ BlockDriver bdrv_raw = {
     .bdrv_refresh_limits = raw_refresh_limits,
     .bdrv_measure = raw_measure,
     .bdrv_reopen_prepare = raw_reopen_prepare,
+    .bdrv_reopen_commit = raw_reopen_commit,
+    .bdrv_reopen_abort = raw_reopen_abort,
 };

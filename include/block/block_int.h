@@ -100,6 +100,7 @@ enum {
 };
 
 typedef struct BdrvDirtyBitmap BdrvDirtyBitmap;
+typedef struct BdrvOpBlocker BdrvOpBlocker;
 struct QEMUSnapshotInfo;
 
 struct BlockDriverState {
@@ -159,6 +160,11 @@ struct BlockDriverState {
 
     /* Dirty bitmaps attached to this node (the bitmaps issue). */
     QLIST_HEAD(, BdrvDirtyBitmap) dirty_bitmaps;
+
+    /* Why operations are refused right now (block/op-blockers.c). */
+    QLIST_HEAD(, BdrvOpBlocker) op_blockers[BLOCK_OP_TYPE_MAX];
+    /* Added by blockdev-add / --blockdev: blockdev-del may remove it. */
+    bool monitor_owned;
 
     QTAILQ_ENTRY(BlockDriverState) node_list;      /* named nodes */
     QTAILQ_ENTRY(BlockDriverState) bs_list;        /* all nodes */
@@ -345,6 +351,11 @@ BdrvChild *bdrv_attach_child(BlockDriverState *parent_bs,
                              const BdrvChildClass *child_class,
                              BdrvChildRole child_role, Error **errp);
 void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child);
+/* Move the edge @c to @to (checking permissions; nothing changes on error). */
+int bdrv_replace_child_bs(BdrvChild *c, BlockDriverState *to, Error **errp);
+/* Move every parent of @from (except @to) over to @to. */
+int bdrv_replace_node(BlockDriverState *from, BlockDriverState *to,
+                      Error **errp);
 BdrvChild *bdrv_root_attach_child(BlockDriverState *child_bs,
                                   const char *child_name,
                                   const BdrvChildClass *child_class,

@@ -328,6 +328,13 @@ static void test_commands(void)
     capture_free(&cap);
 }
 
+static void run_ready_events(void)
+{
+    while (aio_poll(qemu_get_aio_context(), false)) {
+        /* until nothing is ready */
+    }
+}
+
 /* An aio request prints when it completes, even after the caller let go. */
 static void test_aio(void)
 {
@@ -336,11 +343,15 @@ static void test_aio(void)
     BlockBackend *blk = open_null();
 
     qemuio_session_set_blk(s, blk);
+    /* strata-io runs the event loop between commands, as qemu-io does. */
     g_assert_cmpint(qemuio_session_command(s, "aio_read -q -P 0 0 4k"), ==,
                     0);
+    run_ready_events();
     g_assert_cmpint(qemuio_session_command(s, "aio_read -P 7 4k 512"), ==,
                     0);
+    run_ready_events();
     g_assert_cmpint(qemuio_session_command(s, "aio_write -q 1M 512"), ==, 0);
+    run_ready_events();
     g_assert_cmpint(qemuio_session_command(s, "aio_flush"), ==, 0);
     g_assert_true(g_str_has_prefix(cap.out->str,
                   "Pattern verification failed at offset 4096, 512 bytes\n"

@@ -475,8 +475,8 @@ static void stdin_readable(void *opaque)
 }
 
 /*
- * On a terminal, wait for a line with the event loop running, so that
- * aio requests complete (and print) while the user types.
+ * Wait for a line with the event loop running, so that aio requests
+ * complete (and print) while the user types.
  */
 static void wait_for_terminal_input(void)
 {
@@ -496,10 +496,18 @@ static void wait_for_terminal_input(void)
  */
 #define INPUT_LINE_MAX 1024
 
-/* Commands from standard input, each after a prompt; false if any failed. */
+/*
+ * Commands from standard input, each after a prompt; false if any failed.
+ * As in qemu-io, the event loop runs while we wait for the next line, so
+ * aio requests finish (and print) between commands.  Regular files cannot
+ * be watched (epoll refuses them): there we only run what is ready.
+ */
 static bool run_interactive(QemuIOSession *s, const char *prompt)
 {
-    bool tty = isatty(STDIN_FILENO);
+    struct stat st;
+    bool watchable = fstat(STDIN_FILENO, &st) == 0 &&
+                     (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ||
+                      isatty(STDIN_FILENO));
     char line[INPUT_LINE_MAX];
     bool ok = true;
 
@@ -508,8 +516,12 @@ static bool run_interactive(QemuIOSession *s, const char *prompt)
 
         qemuio_printf(s, "%s", prompt);
         qemuio_flush_output(s);
-        if (tty) {
+        if (watchable) {
             wait_for_terminal_input();
+        } else {
+            while (aio_poll(qemu_get_aio_context(), false)) {
+                /* run completions that are ready */
+            }
         }
         if (!fgets(line, sizeof(line), stdin)) {
             break;

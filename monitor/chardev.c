@@ -1,0 +1,487 @@
+/*
+ * Chardev backends: socket servers and clients over UNIX and TCP, and
+ * stdio; reading through the event loop, writing through an output queue.
+ */
+#include "strata/osdep.h"
+#include "monitor/chardev.h"
+#include "util/aio.h"
+#include "util/error.h"
+#include "util/cutils.h"
+#include "util/qdict.h"
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+typedef enum {
+    CHR_SOCKET,
+    CHR_STDIO,
+} ChardevKind;
+
+struct Chardev {
+    char *id;
+    ChardevKind kind;
+    bool server;
+    char *unix_path;        /* set if we created the socket file */
+    int listen_fd;
+    int fd;                 /* connected client / stdin */
+    int out_fd;             /* where writes go (stdout for stdio) */
+    GByteArray *outbuf;
+    bool closing;
+    const ChardevHandlers *h;
+    void *opaque;
+};
+
+static GHashTable *chardevs;
+
+static void chr_update_handlers(Chardev *chr);
+
+static void chr_close_client(Chardev *chr)
+{
+    if (chr->fd < 0) {
+        return;
+    }
+    aio_set_fd_handler(qemu_get_aio_context(), chr->fd, NULL, NULL, NULL);
+    if (chr->out_fd != chr->fd && chr->out_fd >= 0 && chr->kind == CHR_SOCKET) {
+        aio_set_fd_handler(qemu_get_aio_context(), chr->out_fd, NULL, NULL,
+                           NULL);
+    }
+    if (chr->kind == CHR_SOCKET) {
+        close(chr->fd);
+    }
+    chr->fd = -1;
+    chr->out_fd = -1;
+    g_byte_array_set_size(chr->outbuf, 0);
+    chr->closing = false;
+    if (chr->h && chr->h->closed) {
+        chr->h->closed(chr->opaque);
+    }
+    chr_update_handlers(chr);
+}
+
+static void chr_read_cb(void *opaque)
+{
+    Chardev *chr = opaque;
+    uint8_t buf[4096];
+    ssize_t n;
+
+    n = read(chr->fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+    if (n <= 0) {
+        chr_close_client(chr);
+        return;
+    }
+    if (chr->h && chr->h->read) {
+        chr->h->read(chr->opaque, buf, n);
+    }
+}
+
+static void chr_write_cb(void *opaque)
+{
+    Chardev *chr = opaque;
+
+    while (chr->outbuf->len) {
+        ssize_t n = write(chr->out_fd, chr->outbuf->data, chr->outbuf->len);
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN) {
+                break;
+            }
+            /* The peer is gone. */
+            g_byte_array_set_size(chr->outbuf, 0);
+            chr_close_client(chr);
+            return;
+        }
+        g_byte_array_remove_range(chr->outbuf, 0, n);
+    }
+    if (!chr->outbuf->len && chr->closing) {
+        chr_close_client(chr);
+        return;
+    }
+    chr_update_handlers(chr);
+}
+
+static void chr_accept_cb(void *opaque)
+{
+    Chardev *chr = opaque;
+    int fd = accept4(chr->listen_fd, NULL, NULL,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+    if (fd < 0) {
+        return;
+    }
+    chr->fd = fd;
+    chr->out_fd = fd;
+    chr_update_handlers(chr);
+    if (chr->h && chr->h->opened) {
+        chr->h->opened(chr->opaque);
+    }
+}
+
+/* One client at a time: the listener rests while a client is connected. */
+static void chr_update_handlers(Chardev *chr)
+{
+    AioContext *ctx = qemu_get_aio_context();
+
+    if (chr->listen_fd >= 0) {
+        aio_set_fd_handler(ctx, chr->listen_fd,
+                           chr->fd < 0 && chr->h ? chr_accept_cb : NULL, NULL,
+                           chr);
+    }
+    if (chr->fd < 0) {
+        return;
+    }
+    if (chr->out_fd == chr->fd) {
+        aio_set_fd_handler(ctx, chr->fd, chr->closing ? NULL : chr_read_cb,
+                           chr->outbuf->len ? chr_write_cb : NULL, chr);
+        if (chr->closing && !chr->outbuf->len) {
+            /* nothing to flush: handled by the caller */
+        }
+    } else {
+        aio_set_fd_handler(ctx, chr->fd, chr_read_cb, NULL, chr);
+        if (chr->out_fd >= 0) {
+            aio_set_fd_handler(ctx, chr->out_fd, NULL,
+                               chr->outbuf->len ? chr_write_cb : NULL, chr);
+        }
+    }
+}
+
+void chardev_write(Chardev *chr, const void *buf, size_t len)
+{
+    if (chr->fd < 0 || chr->out_fd < 0) {
+        return;
+    }
+    g_byte_array_append(chr->outbuf, buf, len);
+    /* Try right away; the rest goes when the fd is writable. */
+    chr_write_cb(chr);
+}
+
+void chardev_disconnect(Chardev *chr)
+{
+    if (chr->fd < 0) {
+        return;
+    }
+    if (chr->kind == CHR_STDIO) {
+        return;
+    }
+    if (!chr->outbuf->len) {
+        chr_close_client(chr);
+    } else {
+        chr->closing = true;
+        chr_update_handlers(chr);
+    }
+}
+
+bool chardev_is_connected(Chardev *chr)
+{
+    return chr->fd >= 0;
+}
+
+const char *chardev_id(Chardev *chr)
+{
+    return chr->id;
+}
+
+Chardev *chardev_find(const char *id)
+{
+    return chardevs ? g_hash_table_lookup(chardevs, id) : NULL;
+}
+
+bool chardev_attach(Chardev *chr, const ChardevHandlers *h, void *opaque,
+                    Error **errp)
+{
+    if (chr->h) {
+        error_setg(errp, "Device '%s' is in use", chr->id);
+        return false;
+    }
+    chr->h = h;
+    chr->opaque = opaque;
+    chr_update_handlers(chr);
+    if (chr->fd >= 0 && h->opened) {
+        h->opened(opaque);
+    }
+    return true;
+}
+
+static int set_nonblock(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+
+    return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+static bool opt_bool(json_t *opts, const char *key, bool def, bool *val,
+                     Error **errp)
+{
+    return qdict_get_bool_opt(opts, key, def, val, errp);
+}
+
+static int socket_open(Chardev *chr, json_t *opts, Error **errp)
+{
+    const char *path = qdict_get_try_str(opts, "path");
+    const char *host = qdict_get_try_str(opts, "host");
+    const char *port = qdict_get_try_str(opts, "port");
+    const char *fdstr = qdict_get_try_str(opts, "fd");
+    bool server, wait;
+    int fd;
+
+    if (!opt_bool(opts, "server", false, &server, errp) ||
+        !opt_bool(opts, "wait", true, &wait, errp)) {
+        return -EINVAL;
+    }
+    if (!path && !host && !port) {
+        /* QEMU falls back to an inherited file descriptor. */
+        error_setg(errp, "Unable to parse FD number %s", fdstr ? fdstr : "");
+        return -EINVAL;
+    }
+    chr->server = server;
+
+    if (path) {
+        struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+        if (strlen(path) >= sizeof(sun.sun_path)) {
+            error_setg(errp, "UNIX socket path '%s' is too long", path);
+            error_append_hint(errp, "Path must be less than %zu bytes\n",
+                              sizeof(sun.sun_path));
+            return -EINVAL;
+        }
+        strcpy(sun.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            error_setg_errno(errp, errno, "Failed to create socket");
+            return -errno;
+        }
+        if (server) {
+            unlink(path);
+            if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+                int err = errno;
+
+                error_setg_errno(errp, err, "Failed to bind socket to %s",
+                                 path);
+                close(fd);
+                return -err;
+            }
+            chr->unix_path = g_strdup(path);
+        } else if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+            int err = errno;
+
+            error_setg_errno(errp, err, "Failed to connect to '%s'", path);
+            close(fd);
+            return -err;
+        }
+    } else {
+        struct addrinfo hints = { .ai_family = AF_UNSPEC,
+                                  .ai_socktype = SOCK_STREAM,
+                                  .ai_flags = server ? AI_PASSIVE : 0 };
+        struct addrinfo *res = NULL;
+        int err = getaddrinfo(host && *host ? host : NULL, port ? port : "0",
+                              &hints, &res);
+
+        if (err) {
+            error_setg(errp, "address resolution failed for %s:%s: %s",
+                       host ? host : "", port ? port : "",
+                       gai_strerror(err));
+            return -EINVAL;
+        }
+        fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            err = errno;
+            freeaddrinfo(res);
+            error_setg_errno(errp, err, "Failed to create socket");
+            return -err;
+        }
+        if (server) {
+            int one = 1;
+
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+            if (bind(fd, res->ai_addr, res->ai_addrlen) < 0) {
+                err = errno;
+                freeaddrinfo(res);
+                close(fd);
+                error_setg_errno(errp, err, "Failed to bind socket");
+                return -err;
+            }
+        } else if (connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
+            err = errno;
+            freeaddrinfo(res);
+            close(fd);
+            error_setg_errno(errp, err, "Failed to connect to '%s:%s'",
+                             host ? host : "", port);
+            return -err;
+        }
+        freeaddrinfo(res);
+    }
+
+    if (server) {
+        if (listen(fd, 1) < 0) {
+            int err = errno;
+
+            close(fd);
+            error_setg_errno(errp, err, "Failed to listen on socket");
+            return -err;
+        }
+        chr->listen_fd = fd;
+        if (wait) {
+            /* Like QEMU: block until the first client is there. */
+            int cfd;
+
+            if (path) {
+                info_report("QEMU waiting for connection on: "
+                            "disconnected:unix:%s,server=on", path);
+            } else {
+                info_report("QEMU waiting for connection on: "
+                            "disconnected:tcp:%s:%s,server=on",
+                            host ? host : "", port);
+            }
+            do {
+                cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+            } while (cfd < 0 && errno == EINTR);
+            if (cfd >= 0) {
+                set_nonblock(cfd);
+                chr->fd = cfd;
+                chr->out_fd = cfd;
+            }
+        }
+        set_nonblock(fd);
+    } else {
+        set_nonblock(fd);
+        chr->fd = fd;
+        chr->out_fd = fd;
+    }
+    return 0;
+}
+
+Chardev *chardev_new_from_keyval(json_t *opts, Error **errp)
+{
+    const char *id = qdict_get_try_str(opts, "id");
+    const char *backend = qdict_get_try_str(opts, "backend");
+    g_autoptr(GString) unknown = NULL;
+    Chardev *chr;
+    const char *key;
+    json_t *val;
+    static const char *const known[] = {
+        "id", "backend", "path", "host", "port", "server", "wait", "fd",
+        "nodelay", "telnet", "mux", "logfile", "logappend", "signal",
+        "abstract", "tight", "ipv4", "ipv6", "to", "reconnect",
+    };
+
+    if (!backend) {
+        error_setg(errp, "chardev: \"%s\" missing backend",
+                   id ? id : "(null)");
+        return NULL;
+    }
+    if (!id) {
+        error_setg(errp, "Parameter 'id' is missing");
+        return NULL;
+    }
+    if (!id_wellformed(id)) {
+        error_setg(errp, "Parameter 'id' expects an identifier");
+        error_append_hint(errp, "Identifiers consist of letters, digits, "
+                          "'-', '.', '_', starting with a letter.\n");
+        return NULL;
+    }
+    if (chardev_find(id)) {
+        error_setg(errp, "attempt to add duplicate property '%s' to object "
+                   "(type 'container')", id);
+        return NULL;
+    }
+    json_object_foreach(opts, key, val) {
+        bool ok = false;
+
+        for (size_t i = 0; i < ARRAY_SIZE(known); i++) {
+            ok |= !strcmp(key, known[i]);
+        }
+        if (!ok) {
+            error_setg(errp, "Invalid parameter '%s'", key);
+            return NULL;
+        }
+    }
+
+    chr = g_new0(Chardev, 1);
+    chr->id = g_strdup(id);
+    chr->listen_fd = -1;
+    chr->fd = -1;
+    chr->out_fd = -1;
+    chr->outbuf = g_byte_array_new();
+
+    if (!strcmp(backend, "socket")) {
+        chr->kind = CHR_SOCKET;
+        if (socket_open(chr, opts, errp) < 0) {
+            goto fail;
+        }
+    } else if (!strcmp(backend, "stdio")) {
+        chr->kind = CHR_STDIO;
+        chr->fd = STDIN_FILENO;
+        chr->out_fd = STDOUT_FILENO;
+        set_nonblock(STDIN_FILENO);
+    } else {
+        error_setg(errp, "'%s' is not a valid char driver name", backend);
+        goto fail;
+    }
+    if (!chardevs) {
+        chardevs = g_hash_table_new(g_str_hash, g_str_equal);
+    }
+    g_hash_table_insert(chardevs, chr->id, chr);
+    return chr;
+
+fail:
+    g_byte_array_free(chr->outbuf, true);
+    g_free(chr->id);
+    g_free(chr);
+    return NULL;
+}
+
+void chardev_cleanup_all(void)
+{
+    GHashTableIter it;
+    gpointer key, value;
+
+    if (!chardevs) {
+        return;
+    }
+    g_hash_table_iter_init(&it, chardevs);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        Chardev *chr = value;
+
+        /* Best effort to deliver what is queued (e.g. the last reply). */
+        if (chr->fd >= 0 && chr->outbuf->len) {
+            int flags = fcntl(chr->out_fd, F_GETFL);
+
+            fcntl(chr->out_fd, F_SETFL, flags & ~O_NONBLOCK);
+            if (write(chr->out_fd, chr->outbuf->data, chr->outbuf->len) < 0) {
+                /* the client is gone; nothing else to do */
+            }
+        }
+        if (chr->fd >= 0) {
+            aio_set_fd_handler(qemu_get_aio_context(), chr->fd, NULL, NULL,
+                               NULL);
+            if (chr->kind == CHR_SOCKET) {
+                close(chr->fd);
+            }
+        }
+        if (chr->out_fd >= 0 && chr->out_fd != chr->fd) {
+            aio_set_fd_handler(qemu_get_aio_context(), chr->out_fd, NULL,
+                               NULL, NULL);
+        }
+        if (chr->listen_fd >= 0) {
+            aio_set_fd_handler(qemu_get_aio_context(), chr->listen_fd, NULL,
+                               NULL, NULL);
+            close(chr->listen_fd);
+        }
+        if (chr->unix_path) {
+            unlink(chr->unix_path);
+        }
+        g_free(chr->unix_path);
+        g_byte_array_free(chr->outbuf, true);
+        g_free(chr->id);
+        g_free(chr);
+    }
+    g_hash_table_destroy(chardevs);
+    chardevs = NULL;
+}

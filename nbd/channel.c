@@ -128,16 +128,20 @@ void nbd_channel_shutdown(NBDChannel *ch)
     }
     ch->shutdown = true;
     shutdown(ch->fd, SHUT_RDWR);
-    /* Wake the waiters ourselves: a hang-up alone may not look writable. */
+    /*
+     * Wake the waiters ourselves (a hang-up alone may not look writable),
+     * from the event loop: entering them here could free the channel, or
+     * whatever our caller is iterating over, under our feet.
+     */
     co = ch->read_co;
     if (co) {
         ch->read_co = NULL;
-        aio_co_wake(co);
+        aio_co_schedule(ch->ctx, co);
     }
     co = ch->write_co;
     if (co) {
         ch->write_co = NULL;
-        aio_co_wake(co);
+        aio_co_schedule(ch->ctx, co);
     }
 }
 

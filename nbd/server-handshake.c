@@ -171,7 +171,9 @@ static int coroutine_fn opt_list(NBDClient *client, NBDOption *o,
 
         stl_be(buf, nlen);
         memcpy(buf + 4, exp->name, nlen);
-        memcpy(buf + 4 + nlen, exp->description, dlen);
+        if (dlen) {
+            memcpy(buf + 4 + nlen, exp->description, dlen);
+        }
         ret = send_rep(client, o->opt, NBD_REP_SERVER, buf, 4 + nlen + dlen,
                        errp);
         if (ret < 0) {

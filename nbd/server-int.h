@@ -19,6 +19,10 @@
 #define NBD_SERVER_MAX_REQUESTS     32
 #define NBD_SERVER_MAX_INFLIGHT     (64 * 1024 * 1024)
 
+/* Buffers each client keeps for reuse, and the largest size kept. */
+#define NBD_SERVER_BUF_CACHE        8
+#define NBD_SERVER_BUF_CACHE_MAX    (4 * 1024 * 1024)
+
 /* Context IDs: fixed for the ones every export may have. */
 #define NBD_META_ID_BASE_ALLOCATION  0
 #define NBD_META_ID_ALLOCATION_DEPTH 1
@@ -82,6 +86,13 @@ struct NBDClient {
     uint64_t inflight_bytes;
     bool recv_waiting;          /* co waits for a slot or for the end */
 
+    /* Payload buffers kept for reuse (fresh ones cost page faults). */
+    struct {
+        void *buf;
+        size_t size;
+    } buf_cache[NBD_SERVER_BUF_CACHE];
+    unsigned nr_cached;
+
     QTAILQ_ENTRY(NBDClient) next;       /* in server->clients */
 };
 
@@ -101,6 +112,8 @@ int coroutine_fn nbd_negotiate(NBDClient *client, Error **errp);
 
 /* server-requests.c: the transmission phase, until the connection ends. */
 void coroutine_fn nbd_serve_requests(NBDClient *client);
+/* Free the buffers a client kept. */
+void nbd_client_drop_buffers(NBDClient *client);
 
 /* server-meta.c */
 void nbd_meta_clear(NBDMetaSelection *meta);

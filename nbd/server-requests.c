@@ -17,9 +17,55 @@ typedef struct NBDServerRequest {
     NBDClient *client;
     NBDRequest req;
     void *data;                 /* WRITE payload */
+    size_t data_size;           /* its allocated size */
     uint64_t cost;              /* bytes counted in client->inflight_bytes */
     int early_ret;              /* an error found while receiving */
 } NBDServerRequest;
+
+/* ---- payload buffers ---- */
+
+/*
+ * A buffer of at least @size bytes (*@alloc gets its real size), reusing
+ * one the client kept if it is not much bigger.  NULL if out of memory.
+ */
+static void *buf_get(NBDClient *client, size_t size, size_t *alloc)
+{
+    for (unsigned i = 0; i < client->nr_cached; i++) {
+        size_t have = client->buf_cache[i].size;
+
+        if (have >= size && have <= 2 * MAX(size, 4096)) {
+            void *buf = client->buf_cache[i].buf;
+
+            client->buf_cache[i] = client->buf_cache[--client->nr_cached];
+            *alloc = have;
+            return buf;
+        }
+    }
+    *alloc = MAX(size, 1);
+    return blk_try_blockalign(client->exp->blk, *alloc);
+}
+
+static void buf_put(NBDClient *client, void *buf, size_t size)
+{
+    if (!buf) {
+        return;
+    }
+    if (client->nr_cached == NBD_SERVER_BUF_CACHE ||
+        size > NBD_SERVER_BUF_CACHE_MAX || client->closing) {
+        qemu_vfree(buf);
+        return;
+    }
+    client->buf_cache[client->nr_cached].buf = buf;
+    client->buf_cache[client->nr_cached].size = size;
+    client->nr_cached++;
+}
+
+void nbd_client_drop_buffers(NBDClient *client)
+{
+    while (client->nr_cached) {
+        qemu_vfree(client->buf_cache[--client->nr_cached].buf);
+    }
+}
 
 /* ---- sending ---- */
 
@@ -160,10 +206,11 @@ static int coroutine_fn do_read_plain(NBDServerRequest *sr)
     NBDRequest *r = &sr->req;
     BlockBackend *blk = client->exp->blk;
     void *buf = NULL;
+    size_t alloc = 0;
     int ret = 0;
 
     if (r->len) {
-        buf = blk_try_blockalign(blk, r->len);
+        buf = buf_get(client, r->len, &alloc);
         if (!buf) {
             ret = -ENOMEM;
         } else {
@@ -171,7 +218,7 @@ static int coroutine_fn do_read_plain(NBDServerRequest *sr)
         }
     }
     if (ret < 0) {
-        qemu_vfree(buf);
+        buf_put(client, buf, alloc);
         if (!client->structured_reply) {
             return send_simple(client, r->cookie, -ret, NULL, 0);
         }
@@ -190,7 +237,7 @@ static int coroutine_fn do_read_plain(NBDServerRequest *sr)
     } else {
         ret = send_done(client, r->cookie);
     }
-    qemu_vfree(buf);
+    buf_put(client, buf, alloc);
     return ret;
 }
 
@@ -201,6 +248,7 @@ static int coroutine_fn send_run(NBDServerRequest *sr, uint64_t offset,
     NBDClient *client = sr->client;
     uint16_t flags = final ? NBD_REPLY_FLAG_DONE : 0;
     uint8_t fixed[12];
+    size_t alloc;
     void *buf;
     int ret;
 
@@ -210,21 +258,21 @@ static int coroutine_fn send_run(NBDServerRequest *sr, uint64_t offset,
         return send_chunk(client, sr->req.cookie, flags,
                           NBD_REPLY_TYPE_OFFSET_HOLE, fixed, 12, NULL, 0);
     }
-    buf = blk_try_blockalign(client->exp->blk, len);
+    buf = buf_get(client, len, &alloc);
     if (!buf) {
         send_error_chunk(client, sr->req.cookie, ENOMEM, "No memory");
         return -ENOMEM;
     }
     ret = blk_co_pread(client->exp->blk, offset, len, buf, 0);
     if (ret < 0) {
-        qemu_vfree(buf);
+        buf_put(client, buf, alloc);
         send_error_chunk(client, sr->req.cookie, -ret,
                          "reading from file failed");
         return ret;
     }
     ret = send_chunk(client, sr->req.cookie, flags,
                      NBD_REPLY_TYPE_OFFSET_DATA, fixed, 8, buf, len);
-    qemu_vfree(buf);
+    buf_put(client, buf, alloc);
     return ret;
 }
 
@@ -465,7 +513,7 @@ static void coroutine_fn request_co(void *opaque)
         }
     }
     error_free(err);
-    qemu_vfree(sr->data);
+    buf_put(client, sr->data, sr->data_size);
 
     client->nb_requests--;
     client->inflight_bytes -= sr->cost;
@@ -534,7 +582,7 @@ static int coroutine_fn receive_request(NBDClient *client,
             g_free(sr);
             return -EINVAL;
         }
-        sr->data = blk_try_blockalign(client->exp->blk, r.len ? r.len : 1);
+        sr->data = buf_get(client, r.len, &sr->data_size);
         if (!sr->data) {
             /* Keep the stream in step and answer ENOMEM. */
             sr->early_ret = -ENOMEM;
@@ -543,7 +591,7 @@ static int coroutine_fn receive_request(NBDClient *client,
             ret = nbd_channel_read(client->ch, sr->data, r.len, NULL);
         }
         if (ret < 0) {
-            qemu_vfree(sr->data);
+            buf_put(client, sr->data, sr->data_size);
             g_free(sr);
             return ret;
         }

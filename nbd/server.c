@@ -197,10 +197,10 @@ void nbd_client_close(NBDClient *client)
     }
     client->closing = true;
     nbd_channel_shutdown(client->ch);
-    /* A receive loop parked for a free slot must notice. */
+    /* A receive loop parked for a free slot must notice (later on). */
     if (client->recv_waiting) {
         client->recv_waiting = false;
-        aio_co_wake(client->co);
+        aio_co_schedule(client->server->ctx, client->co);
     }
 }
 
@@ -212,6 +212,7 @@ static void client_free(NBDClient *client)
     QTAILQ_REMOVE(&srv->clients, client, next);
     srv->nb_clients--;
     nbd_meta_clear(&client->meta);
+    nbd_client_drop_buffers(client);
     if (client->exp) {
         client->exp->nb_clients--;
         nbd_export_unref(client->exp);

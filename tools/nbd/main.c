@@ -7,11 +7,12 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
-#include "block/block.h"
+#include "block/block_int.h"
 #include "block/block-backend.h"
 #include "block/export.h"
 #include "nbd/client.h"
 #include "nbd/server.h"
+#include "qom/object.h"
 #include "util/cutils.h"
 #include "util/error.h"
 #include "util/keyval.h"
@@ -147,44 +148,6 @@ static STRATA_NORETURN void try_help(void)
     error_report("Try `%s --help' for more information.",
                  error_get_progname());
     exit(EXIT_FAILURE);
-}
-
-/* ---- objects ---- */
-
-/*
- * --object: only secrets exist in Strata so far (for encrypted images);
- * they are checked and accepted.  TLS credential types are refused as
- * QEMU refuses an unknown type, so --tls-creds never finds one.
- */
-static void process_object(const char *arg)
-{
-    g_autoptr(json_t) args = NULL;
-    bool help = false;
-    Error *err = NULL;
-    const char *type;
-
-    args = keyval_parse(arg, "qom-type", &help, &err);
-    if (!args) {
-        error_report_err(err);
-        exit(EXIT_FAILURE);
-    }
-    if (help) {
-        printf("List of user creatable objects:\n  secret\n");
-        exit(EXIT_SUCCESS);
-    }
-    type = qdict_get_try_str(args, "qom-type");
-    if (!type) {
-        error_report("Parameter 'qom-type' is missing");
-        exit(EXIT_FAILURE);
-    }
-    if (strcmp(type, "secret")) {
-        error_report("invalid object type: %s", type);
-        exit(EXIT_FAILURE);
-    }
-    if (!qdict_get_try_str(args, "id")) {
-        error_report("Parameter 'id' is missing");
-        exit(EXIT_FAILURE);
-    }
 }
 
 /* ---- -L ---- */
@@ -463,9 +426,22 @@ static BlockBackend *open_image(const NbdOptions *o, const char *srcpath,
         options = qemu_opts_to_qdict(opts, NULL);
         qemu_opts_del(opts);
     } else {
+        BlockDriver *proto = bdrv_find_protocol(srcpath, true, NULL);
+
         options = json_object();
         if (o->fmt) {
             qdict_put_str(options, "driver", o->fmt);
+        }
+        /*
+         * qemu-nbd reads and writes files through its thread pool unless
+         * told otherwise; that also keeps page-cache copies off the thread
+         * that talks to the clients.
+         */
+        if ((!o->aio || !strcmp(o->aio, "threads")) &&
+            (proto == &bdrv_file || proto == &bdrv_host_device)) {
+            bool direct = o->fmt && !strcmp(o->fmt, proto->format_name);
+
+            qdict_put_str(options, direct ? "aio" : "file.aio", "threads");
         }
     }
     if (o->detect_zeroes) {
@@ -662,7 +638,7 @@ static void parse_args(int argc, char **argv, NbdOptions *o)
         case 'T':
             break;
         case OPT_OBJECT:
-            process_object(optarg);
+            user_creatable_process_cmdline(optarg);
             break;
         case 'x':
             o->export_name = optarg;

@@ -6,6 +6,7 @@
 #include "strata/osdep.h"
 #include "block/block-backend.h"
 #include "block/block_int.h"
+#include "block/throttle-groups.h"
 
 struct BlockBackend {
     char *name;
@@ -19,6 +20,8 @@ struct BlockBackend {
     unsigned in_flight;
     int quiesce_counter;
     CoQueue queued_requests;
+    /* I/O limits (block_set_io_throttle): see block/throttle-groups.c. */
+    ThrottleGroupMember throttle_member;
     QTAILQ_ENTRY(BlockBackend) link;
 };
 
@@ -52,6 +55,8 @@ static void blk_root_drained_begin(BdrvChild *child)
     BlockBackend *blk = child->opaque;
 
     blk->quiesce_counter++;
+    /* Throttled requests are released so that the drain can finish. */
+    throttle_group_drained_begin(&blk->throttle_member);
 }
 
 static void blk_root_drained_end(BdrvChild *child)
@@ -59,6 +64,7 @@ static void blk_root_drained_end(BdrvChild *child)
     BlockBackend *blk = child->opaque;
 
     assert(blk->quiesce_counter > 0);
+    throttle_group_drained_end(&blk->throttle_member);
     if (--blk->quiesce_counter == 0) {
         qemu_co_queue_restart_all(&blk->queued_requests);
     }
@@ -161,6 +167,7 @@ void blk_unref(BlockBackend *blk)
     if (--blk->refcnt > 0) {
         return;
     }
+    blk_io_limits_disable(blk);
     blk_remove_bs(blk);
     QTAILQ_REMOVE(&block_backends, blk, link);
     g_free(blk->name);
@@ -349,6 +356,21 @@ static int blk_check_byte_request(BlockBackend *blk, int64_t offset,
     return 0;
 }
 
+/* With I/O limits set, wait for the throttle group's budget. */
+static void coroutine_fn blk_throttle(BlockBackend *blk, int64_t bytes,
+                                      bool is_write)
+{
+    if (blk->throttle_member.throttle_state) {
+        throttle_group_co_io_limits_intercept(&blk->throttle_member, bytes,
+                                              is_write);
+    }
+}
+
+ThrottleGroupMember *blk_get_throttle_group_member(BlockBackend *blk)
+{
+    return &blk->throttle_member;
+}
+
 /* Requests wait while the node is drained. */
 static void coroutine_fn blk_wait_while_drained(BlockBackend *blk)
 {
@@ -374,6 +396,7 @@ static int coroutine_fn blk_co_do_preadv(BlockBackend *blk, int64_t offset,
     blk_wait_while_drained(blk);
     ret = blk_check_byte_request(blk, offset, bytes);
     if (ret == 0) {
+        blk_throttle(blk, bytes, false);
         ret = bdrv_co_preadv_part(blk->root, offset, bytes, qiov,
                                   qiov_offset, flags);
     }
@@ -413,6 +436,7 @@ static int coroutine_fn blk_co_do_pwritev(BlockBackend *blk, int64_t offset,
         if (!blk->enable_write_cache) {
             flags |= BDRV_REQ_FUA;
         }
+        blk_throttle(blk, bytes, true);
         ret = bdrv_co_pwritev_part(blk->root, offset, bytes, qiov,
                                    qiov_offset, flags);
     }

@@ -69,6 +69,7 @@ void bdrv_init(void)
     bdrv_register(&bdrv_nbd);
     bdrv_register(&bdrv_nbd_tcp);
     bdrv_register(&bdrv_nbd_unix);
+    bdrv_register(&bdrv_throttle);
 }
 
 BlockDriver *bdrv_find_format(const char *format_name)

@@ -78,6 +78,9 @@ void bdrv_drained_begin(BlockDriverState *bs)
 {
     if (bs->quiesce_counter++ == 0) {
         bdrv_parents_drained(bs, true);
+        if (bs->drv && bs->drv->bdrv_drain_begin) {
+            bs->drv->bdrv_drain_begin(bs);
+        }
     }
     if (!qemu_in_coroutine()) {
         AIO_WAIT_WHILE(qemu_get_aio_context(), bdrv_subtree_busy(bs));
@@ -88,6 +91,9 @@ void bdrv_drained_end(BlockDriverState *bs)
 {
     assert(bs->quiesce_counter > 0);
     if (--bs->quiesce_counter == 0) {
+        if (bs->drv && bs->drv->bdrv_drain_end) {
+            bs->drv->bdrv_drain_end(bs);
+        }
         bdrv_parents_drained(bs, false);
     }
 }

@@ -304,6 +304,13 @@ struct BlockDriver {
     int (*bdrv_snapshot_list)(BlockDriverState *bs,
                               struct QEMUSnapshotInfo **psn_info);
 
+    /*
+     * The node's first drained section begins / its last one ends (a
+     * filter that holds requests back, like throttle, lets them go).
+     */
+    void (*bdrv_drain_begin)(BlockDriverState *bs);
+    void (*bdrv_drain_end)(BlockDriverState *bs);
+
     /* Put the image into a clean state before close/inactivation. */
     int (*bdrv_inactivate)(BlockDriverState *bs);
     int coroutine_fn (*bdrv_co_check)(BlockDriverState *bs,
@@ -411,5 +418,6 @@ extern BlockDriver bdrv_null_aio;
 extern BlockDriver bdrv_qcow2;
 extern BlockDriver bdrv_qcow;
 extern BlockDriver bdrv_nbd, bdrv_nbd_tcp, bdrv_nbd_unix;
+extern BlockDriver bdrv_throttle;
 
 #endif

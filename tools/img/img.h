@@ -95,7 +95,7 @@ int img_print_block_option_help(const char *filename, const char *fmt);
 /* --output=human|json; returns -1 after printing the error. */
 int img_parse_output_format(const char *output, OutputFormat *fmt);
 
-/* --object: create a user object (only "secret" is known for now). */
+/* --object: create a user object (qom/object.h); exits on errors. */
 void img_process_object(const char *optarg);
 /* The same, exiting with @fail_status on errors (compare uses 2). */
 void img_process_object_status(const char *optarg, int fail_status);

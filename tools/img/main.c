@@ -7,6 +7,7 @@
 
 #include "tools/img/img.h"
 #include "block/block_int.h"
+#include "qom/object.h"
 #include "util/cutils.h"
 #include "util/option.h"
 #include "util/qdict.h"
@@ -337,12 +338,9 @@ int img_parse_output_format(const char *output, OutputFormat *fmt)
 }
 
 /*
- * User objects.  Only secrets exist so far (for encrypted formats); they
- * are remembered by id.  Anything else is refused as QEMU refuses an
- * unknown type.
+ * --object: the shared user-creatable objects (qom/).  Errors exit with
+ * @fail_status (compare uses 2, as qemu-img's does), help with 0.
  */
-static GHashTable *img_secrets;
-
 void img_process_object(const char *optarg)
 {
     img_process_object_status(optarg, EXIT_FAILURE);
@@ -350,45 +348,15 @@ void img_process_object(const char *optarg)
 
 void img_process_object_status(const char *optarg, int fail_status)
 {
-    g_autoptr(json_t) args = NULL;
-    bool help = false;
     Error *err = NULL;
-    const char *type, *id;
 
-    args = keyval_parse(optarg, "qom-type", &help, &err);
-    if (!args) {
-        error_report_err(err);
-        exit(fail_status);
-    }
-    if (help) {
-        printf("List of user creatable objects:\n  secret\n");
+    if (!user_creatable_add_from_str(optarg, &err)) {
+        if (err) {
+            error_report_err(err);
+            exit(fail_status);
+        }
         exit(EXIT_SUCCESS);
     }
-    type = qdict_get_try_str(args, "qom-type");
-    if (!type) {
-        error_report("Parameter 'qom-type' is missing");
-        exit(fail_status);
-    }
-    if (strcmp(type, "secret")) {
-        error_report("Parameter 'qom-type' does not accept value '%s'",
-                     type);
-        exit(fail_status);
-    }
-    id = qdict_get_try_str(args, "id");
-    if (!id) {
-        error_report("Parameter 'id' is missing");
-        exit(fail_status);
-    }
-    if (!img_secrets) {
-        img_secrets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                            (GDestroyNotify)json_decref);
-    }
-    if (g_hash_table_contains(img_secrets, id)) {
-        error_report("attempt to add duplicate property '%s' to object "
-                     "(type 'container')", id);
-        exit(fail_status);
-    }
-    g_hash_table_insert(img_secrets, g_strdup(id), json_incref(args));
 }
 
 /* --image-opts strings: any option, the first bare value is "file". */
@@ -653,6 +621,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     error_init(argv[0]);
     bdrv_init();
+    /* As qemu-img: no iothread objects. */
+    object_type_set_user_creatable("iothread", false);
 
     if (argc < 2) {
         img_error_exit("Not enough arguments");
@@ -687,6 +657,7 @@ int main(int argc, char **argv)
             int ret = img_cmds[i].handler(argc, argv);
 
             bdrv_close_all();
+            user_creatable_cleanup();
             return ret;
         }
     }

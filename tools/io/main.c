@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include "block/block-backend.h"
+#include "qom/object.h"
 #include "tools/io-cmds.h"
 #include "util/cutils.h"
 #include "util/keyval.h"
@@ -400,57 +401,6 @@ static void trace_option(const char *arg)
     qemu_opts_del(opts);
 }
 
-/* ---- --object ---- */
-
-/*
- * The object types QEMU's tools accept.  Strata implements none of them
- * yet, so a valid definition is refused with a message saying so, while
- * unknown types and missing parameters get QEMU's messages.
- */
-static const char *const qemu_object_types[] = {
-    "authz-list", "authz-list-file", "authz-pam", "authz-simple",
-    "main-loop", "pr-manager-helper", "secret", "secret_keyring",
-    "thread-context", "throttle-group", "tls-cipher-suites",
-    "tls-creds-anon", "tls-creds-psk", "tls-creds-x509", NULL
-};
-
-static void object_option(const char *arg)
-{
-    g_autoptr(Error) err = NULL;
-    bool help = false;
-    json_t *dict;
-    const char *type;
-
-    dict = keyval_parse(arg, "qom-type", &help, &err);
-    if (!dict) {
-        error_report_err(g_steal_pointer(&err));
-        exit(1);
-    }
-    type = json_string_value(json_object_get(dict, "qom-type"));
-    if (help || (type && is_help_option(type))) {
-        if (!type || is_help_option(type)) {
-            /* None of the user-creatable types is implemented yet. */
-            printf("List of user creatable objects:\n");
-            json_decref(dict);
-            exit(0);
-        }
-    }
-    if (!type) {
-        error_report("Parameter 'qom-type' is missing");
-        exit(1);
-    }
-    if (!g_strv_contains(qemu_object_types, type)) {
-        error_report("Parameter 'qom-type' does not accept value '%s'", type);
-        exit(1);
-    }
-    if (!help && !json_object_get(dict, "id")) {
-        error_report("Parameter 'id' is missing");
-        exit(1);
-    }
-    error_report("Object type '%s' is not supported by Strata yet", type);
-    exit(1);
-}
-
 /* ---- running commands ---- */
 
 /* Run the -c commands in order; false if any failed. */
@@ -610,6 +560,8 @@ int main(int argc, char **argv)
     setup_signals();
     error_init(argv[0]);
     progname = error_get_progname();
+    /* As qemu-io: no iothread objects. */
+    object_type_set_user_creatable("iothread", false);
 
     while ((c = getopt_long(argc, argv, "hVc:d:f:rsnCmki:t:T:U",
                             long_options, NULL)) != -1) {
@@ -670,7 +622,7 @@ int main(int argc, char **argv)
             force_share = true;
             break;
         case OPTION_OBJECT:
-            object_option(optarg);
+            user_creatable_process_cmdline(optarg);
             break;
         case OPTION_IMAGE_OPTS:
             tool.image_opts = true;
@@ -736,6 +688,7 @@ int main(int argc, char **argv)
     /* Requests still in flight complete (and print) before we exit. */
     close_image(&tool);
     qemuio_session_unref(s);
+    user_creatable_cleanup();
     return ok ? 0 : 1;
 }
 

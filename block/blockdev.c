@@ -9,6 +9,7 @@
 #include "block/block-backend.h"
 #include "block/dirty-bitmap.h"
 #include "block/qapi-info.h"
+#include "block/throttle-groups.h"
 #include "qapi/qapi-commands.h"
 #include "qapi/qapi-visit.h"
 #include "qapi/qobject-input-visitor.h"
@@ -217,6 +218,8 @@ BlockDeviceInfo *bdrv_block_device_info(BlockBackend *blk,
         info->dirty_bitmaps = bdrv_query_dirty_bitmaps(bs);
     }
     info->detect_zeroes = bs->detect_zeroes;
+    /* bps, iops ... and group of the backend's I/O limits. */
+    bdrv_fill_throttle_info(info, blk);
 
     /* The image, and unless @flat the images of the chain below it. */
     for (BlockDriverState *bs0 = bs;;) {

@@ -901,6 +901,25 @@ const BdrvChildClass child_of_bds = {
     .drained_end = bds_drained_end,
 };
 
+/*
+ * A parent hears drained_begin once when its child's first drained section
+ * starts, and drained_end when the last ends.  An edge that joins or leaves
+ * a drained node must get the matching call itself.
+ */
+static void bdrv_child_join_drain(BdrvChild *c)
+{
+    if (c->bs->quiesce_counter && c->klass->drained_begin) {
+        c->klass->drained_begin(c);
+    }
+}
+
+static void bdrv_child_leave_drain(BdrvChild *c)
+{
+    if (c->bs->quiesce_counter && c->klass->drained_end) {
+        c->klass->drained_end(c);
+    }
+}
+
 BdrvChild *bdrv_root_attach_child(BlockDriverState *child_bs,
                                   const char *child_name,
                                   const BdrvChildClass *child_class,
@@ -928,6 +947,7 @@ BdrvChild *bdrv_root_attach_child(BlockDriverState *child_bs,
         return NULL;
     }
     bdrv_ref(child_bs);
+    bdrv_child_join_drain(c);
     return c;
 }
 
@@ -935,6 +955,7 @@ void bdrv_root_unref_child(BdrvChild *child)
 {
     BlockDriverState *bs = child->bs;
 
+    bdrv_child_leave_drain(child);
     QLIST_REMOVE(child, next_parent);
     bdrv_refresh_perms(bs, NULL);
     g_free(child->name);
@@ -980,6 +1001,7 @@ BdrvChild *bdrv_attach_child(BlockDriverState *parent_bs,
         return NULL;
     }
     bdrv_ref(child);
+    bdrv_child_join_drain(c);
     return c;
 }
 
@@ -1011,6 +1033,14 @@ int bdrv_replace_child_bs(BdrvChild *c, BlockDriverState *to, Error **errp)
     }
     bdrv_ref(to);
     bdrv_refresh_perms(from, NULL);
+    /* The parent follows the drained state of its new child. */
+    if (to->quiesce_counter && !from->quiesce_counter &&
+        c->klass->drained_begin) {
+        c->klass->drained_begin(c);
+    } else if (!to->quiesce_counter && from->quiesce_counter &&
+               c->klass->drained_end) {
+        c->klass->drained_end(c);
+    }
     if (c->klass->parent_is_bds) {
         BlockDriverState *parent = c->opaque;
 
@@ -1033,7 +1063,8 @@ int bdrv_replace_node(BlockDriverState *from, BlockDriverState *to,
     guint i;
 
     QLIST_FOREACH(c, &from->parents, next_parent) {
-        if (c->klass->parent_is_bds && c->opaque == to) {
+        if ((c->klass->parent_is_bds && c->opaque == to) ||
+            c->klass->stay_at_node) {
             continue;
         }
         if (c->frozen) {
@@ -1072,6 +1103,7 @@ void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
     if (parent->file == child) {
         parent->file = NULL;
     }
+    bdrv_child_leave_drain(child);
     QLIST_REMOVE(child, next);
     QLIST_REMOVE(child, next_parent);
     bdrv_refresh_perms(bs, NULL);

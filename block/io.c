@@ -100,11 +100,26 @@ void bdrv_drained_end(BlockDriverState *bs)
 
 void bdrv_drain_all(void)
 {
+    g_autoptr(GPtrArray) nodes = g_ptr_array_new();
     BlockDriverState *bs = NULL;
 
+    /*
+     * Every node is drained before any is released, so a job attached to
+     * several nodes pauses once, not once per node.  The references keep
+     * nodes alive that a completing job drops meanwhile.
+     */
     while ((bs = bdrv_next_all_states(bs))) {
-        bdrv_drained_begin(bs);
-        bdrv_drained_end(bs);
+        bdrv_ref(bs);
+        g_ptr_array_add(nodes, bs);
+    }
+    for (guint i = 0; i < nodes->len; i++) {
+        bdrv_drained_begin(nodes->pdata[i]);
+    }
+    for (guint i = 0; i < nodes->len; i++) {
+        bdrv_drained_end(nodes->pdata[i]);
+    }
+    for (guint i = 0; i < nodes->len; i++) {
+        bdrv_unref(nodes->pdata[i]);
     }
 }
 

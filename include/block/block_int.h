@@ -61,6 +61,11 @@ struct BdrvChildClass {
     void (*resize)(BdrvChild *child);
     /* Notification that the child node is being replaced. */
     void (*change_media)(BdrvChild *child, bool load);
+    /*
+     * bdrv_replace_node() leaves this edge where it is (a job's edges stay
+     * on their node when a filter is inserted above it or dropped).
+     */
+    bool stay_at_node;
 };
 
 extern const BdrvChildClass child_of_bds;

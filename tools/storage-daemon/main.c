@@ -10,6 +10,7 @@
 #include "block/block.h"
 #include "block/blockdev.h"
 #include "block/export.h"
+#include "block/job.h"
 #include "monitor/chardev.h"
 #include "monitor/monitor.h"
 #include "qapi/qapi-commands.h"
@@ -500,6 +501,8 @@ int main(int argc, char **argv)
     while (blk_exp_any()) {
         aio_poll(qemu_get_aio_context(), true);
     }
+    /* As qemu-storage-daemon: jobs still running are cancelled. */
+    job_cancel_sync_all();
     blockdev_close_all();
     monitor_cleanup();
     aio_set_fd_handler(qemu_get_aio_context(), signal_fd, NULL, NULL, NULL);

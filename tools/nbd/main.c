@@ -288,10 +288,10 @@ static void setup_signals(void)
 /*
  * --fork: the parent waits for the child to be ready, showing what the
  * child reports on its stderr meanwhile, and exits with success only if
- * the child got ready without a complaint.  Returns in the child, with
- * *@old_stderr the descriptor to restore once ready.
+ * the child got ready without a complaint.  Returns in the child, whose
+ * stderr is the pipe to the parent until fork_server_ready().
  */
-static void fork_server(int *old_stderr)
+static void fork_server(void)
 {
     int pipefd[2];
     pid_t pid;
@@ -310,7 +310,6 @@ static void fork_server(int *old_stderr)
         int null_fd;
 
         close(pipefd[0]);
-        *old_stderr = dup(STDERR_FILENO);
         if (setsid() < 0) {
             error_report("Failed to detach from the terminal: %s",
                          strerror(errno));
@@ -355,6 +354,20 @@ static void fork_server(int *old_stderr)
             }
         }
         exit(errors ? EXIT_FAILURE : EXIT_SUCCESS);
+    }
+}
+
+/*
+ * The forked server is ready: closing the pipe lets the parent go.  Like
+ * qemu-nbd, the daemon has nowhere to report to afterwards.
+ */
+static void fork_server_ready(void)
+{
+    int null_fd = open("/dev/null", O_RDWR);
+
+    if (null_fd >= 0) {
+        dup2(null_fd, STDERR_FILENO);
+        close(null_fd);
     }
 }
 
@@ -755,7 +768,6 @@ int main(int argc, char **argv)
     NBDServer *srv;
     const char *srcpath;
     bool writethrough;
-    int old_stderr = -1;
     Error *err = NULL;
     int flags;
 
@@ -773,7 +785,7 @@ int main(int argc, char **argv)
     flags = open_flags(&o, &writethrough);
 
     if (o.fork_process) {
-        fork_server(&old_stderr);
+        fork_server();
     }
 
     bdrv_init();
@@ -807,10 +819,8 @@ int main(int argc, char **argv)
     if (o.pid_file) {
         write_pid_file(o.pid_file);
     }
-    if (old_stderr >= 0) {
-        /* Ready: the parent may go, and our errors go where theirs did. */
-        dup2(old_stderr, STDERR_FILENO);
-        close(old_stderr);
+    if (o.fork_process) {
+        fork_server_ready();
     }
 
     while (state != STATE_TERMINATED) {

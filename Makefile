@@ -34,6 +34,7 @@ demo: deps
 bench: build
 	tests/bench/io-bench.sh $(BUILD)
 	tests/bench/convert-bench.sh $(BUILD)
+	tests/bench/throttle-bench.sh $(BUILD)
 
 install: build
 	meson install -C $(BUILD)

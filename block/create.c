@@ -46,7 +46,6 @@ int bdrv_create(BlockDriver *drv, const char *filename, QemuOpts *opts,
 int bdrv_create_file(const char *filename, QemuOpts *opts, Error **errp)
 {
     BlockDriver *drv = bdrv_find_protocol(filename, true, errp);
-    g_autoptr(GString) dummy = NULL;
     QemuOpts *protocol_opts;
     json_t *qdict;
     int ret;

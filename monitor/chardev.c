@@ -361,7 +361,6 @@ Chardev *chardev_new_from_keyval(json_t *opts, Error **errp)
 {
     const char *id = qdict_get_try_str(opts, "id");
     const char *backend = qdict_get_try_str(opts, "backend");
-    g_autoptr(GString) unknown = NULL;
     Chardev *chr;
     const char *key;
     json_t *val;

@@ -4,12 +4,12 @@
  */
 #include "strata/osdep.h"
 #include "monitor/monitor.h"
-#include "monitor/json-stream.h"
 #include "qapi/qmp-dispatch.h"
 #include "qapi/qapi-commands.h"
 #include "qapi/qapi-events.h"
 #include "util/aio.h"
 #include "util/coroutine.h"
+#include "util/json-parser.h"
 #include "util/json-writer.h"
 #include "util/qdict.h"
 #include "util/queue.h"
@@ -25,7 +25,7 @@ struct MonitorQMP {
     bool connected;
     bool negotiated;
     bool oob;
-    JsonStream stream;
+    JSONMessageParser parser;
     GQueue requests;
     QEMUBH *dispatch_bh;
     bool busy;
@@ -106,7 +106,7 @@ static void monitor_opened(void *opaque)
     mon->connected = true;
     mon->negotiated = false;
     mon->oob = false;
-    json_stream_reset(&mon->stream);
+    json_message_parser_reset(&mon->parser);
     monitor_send_greeting(mon);
 }
 
@@ -117,26 +117,10 @@ static void monitor_closed(void *opaque)
 
     mon->connected = false;
     mon->negotiated = false;
-    json_stream_reset(&mon->stream);
+    json_message_parser_reset(&mon->parser);
     while ((r = g_queue_pop_head(&mon->requests))) {
         request_free(r);
     }
-}
-
-static json_t *error_response(Error *err, json_t *id)
-{
-    json_t *e = json_object();
-    json_t *rsp = json_object();
-
-    json_object_set_new(e, "class", json_string(
-        error_get_class(err) == ERROR_CLASS_COMMAND_NOT_FOUND
-        ? "CommandNotFound" : "GenericError"));
-    json_object_set_new(e, "desc", json_string(error_get_pretty(err)));
-    json_object_set_new(rsp, "error", e);
-    if (id) {
-        json_object_set(rsp, "id", id);
-    }
-    return rsp;
 }
 
 static json_t *monitor_dispatch(MonitorQMP *mon, json_t *req)
@@ -205,7 +189,7 @@ static void monitor_dispatch_bh(void *opaque)
     }
     mon->busy = true;
     if (r->err) {
-        json_t *rsp = error_response(r->err, NULL);
+        json_t *rsp = qmp_error_response(g_steal_pointer(&r->err));
 
         request_free(r);
         monitor_finish(mon, rsp);
@@ -262,7 +246,7 @@ static void monitor_read(void *opaque, const uint8_t *buf, size_t len)
 {
     MonitorQMP *mon = opaque;
 
-    json_stream_feed(&mon->stream, buf, len);
+    json_message_parser_feed(&mon->parser, (const char *)buf, len);
 }
 
 static const ChardevHandlers monitor_chardev_handlers = {
@@ -298,14 +282,14 @@ MonitorQMP *monitor_new(Chardev *chr, bool pretty, Error **errp)
     monitor_init_globals();
     mon->chr = chr;
     mon->pretty = pretty;
-    json_stream_init(&mon->stream, monitor_handle_value, mon);
+    json_message_parser_init(&mon->parser, monitor_handle_value, mon);
     g_queue_init(&mon->requests);
     mon->dispatch_bh = qemu_bh_new(monitor_dispatch_bh, mon);
     QLIST_INSERT_HEAD(&monitors, mon, next);
     if (!chardev_attach(chr, &monitor_chardev_handlers, mon, errp)) {
         QLIST_REMOVE(mon, next);
         qemu_bh_delete(mon->dispatch_bh);
-        json_stream_destroy(&mon->stream);
+        json_message_parser_destroy(&mon->parser);
         g_free(mon);
         return NULL;
     }
@@ -363,7 +347,7 @@ void monitor_cleanup(void)
             request_free(r);
         }
         qemu_bh_delete(mon->dispatch_bh);
-        json_stream_destroy(&mon->stream);
+        json_message_parser_destroy(&mon->parser);
         g_free(mon);
     }
     chardev_cleanup_all();

@@ -3,6 +3,7 @@
  * string escaping and the hash-table order of object members.
  */
 #include "strata/osdep.h"
+#include "util/unicode.h"
 #include "util/json-writer.h"
 
 #define QEMU_DICT_BUCKETS 512
@@ -24,56 +25,6 @@ unsigned int json_writer_qemu_bucket(const char *key)
     return h % QEMU_DICT_BUCKETS;
 }
 
-/*
- * Decode one character of QEMU's "modified UTF-8" from @s (@len bytes
- * available).  Returns the code point, or -1 for an ill-formed sequence;
- * *@used is how many bytes it covers (a sequence cut short by a byte that
- * is not a continuation byte ends before that byte).
- */
-static int32_t utf8_decode(const unsigned char *s, size_t len, size_t *used)
-{
-    static const uint32_t min_for_length[] = {
-        0, 0, 0x80, 0x800, 0x10000, 0x200000, 0x4000000,
-    };
-    unsigned char lead = s[0];
-    int nbytes = 0;
-    uint32_t cp;
-
-    *used = 1;
-    if (lead < 0x80) {
-        return lead;
-    }
-    if (lead >= 0xFE || (lead & 0xC0) == 0x80) {
-        return -1;              /* 0xFE/0xFF, or a stray continuation */
-    }
-    while (lead & (0x80 >> nbytes)) {
-        nbytes++;
-    }
-    cp = lead & (0x7F >> nbytes);
-    for (int i = 1; i < nbytes; i++) {
-        if ((size_t)i >= len || (s[i] & 0xC0) != 0x80) {
-            *used = i;
-            return -1;
-        }
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    *used = nbytes;
-
-    if (cp > 0x10FFFF) {
-        return -1;
-    }
-    if ((cp >= 0xFDD0 && cp <= 0xFDEF) || (cp & 0xFFFE) == 0xFFFE) {
-        return -1;              /* noncharacters */
-    }
-    if (cp >= 0xD800 && cp <= 0xDFFF) {
-        return -1;              /* surrogates are not characters */
-    }
-    if (cp < min_for_length[nbytes] && !(cp == 0 && nbytes == 2)) {
-        return -1;              /* overlong, except C0 80 for NUL */
-    }
-    return cp;
-}
-
 void json_writer_append_quoted(GString *out, const char *str, size_t len)
 {
     const unsigned char *p = (const unsigned char *)str;
@@ -82,7 +33,7 @@ void json_writer_append_quoted(GString *out, const char *str, size_t len)
     g_string_append_c(out, '"');
     while (p < end) {
         size_t used;
-        int32_t cp = utf8_decode(p, end - p, &used);
+        int32_t cp = mod_utf8_codepoint(p, end - p, &used);
 
         p += used;
         switch (cp) {

@@ -5,6 +5,7 @@
 #include "strata/osdep.h"
 #include "util/cutils.h"
 #include "util/qdict.h"
+#include "util/json-parser.h"
 
 /* Snapshot of an object's keys, so the object can change during a walk. */
 static GPtrArray *qdict_keys(const json_t *d)
@@ -708,144 +709,44 @@ void qdict_join(json_t *dest, json_t *src, bool overwrite)
 
 /* ---- JSON text ---- */
 
-/*
- * Rewrite QEMU's JSON extensions into standard JSON for jansson:
- * 'single-quoted' strings become double-quoted, and integers that do not
- * fit int64 get a ".0" so that they are read as reals (QEMU reads them as
- * uint64 or double).  Everything else is copied unchanged.
- */
-static char *json_normalise(const char *in)
+/* The one value of a JSON text, as QEMU's qobject_from_json() reads it. */
+typedef struct JSONParsingState {
+    json_t *result;
+    Error *err;
+} JSONParsingState;
+
+static void consume_json(void *opaque, json_t *value, Error *err)
 {
-    GString *out = g_string_sized_new(strlen(in) + 16);
-    const char *p = in;
+    JSONParsingState *s = opaque;
 
-    while (*p) {
-        if (*p == '"') {
-            /* copy a double-quoted string verbatim */
-            g_string_append_c(out, *p++);
-            while (*p && *p != '"') {
-                if (*p == '\\' && p[1]) {
-                    g_string_append_c(out, *p++);
-                }
-                g_string_append_c(out, *p++);
-            }
-            if (*p) {
-                g_string_append_c(out, *p++);
-            }
-        } else if (*p == '\'') {
-            p++;
-            g_string_append_c(out, '"');
-            while (*p && *p != '\'') {
-                if (*p == '\\' && p[1] == '\'') {
-                    g_string_append_c(out, '\'');
-                    p += 2;
-                    continue;
-                }
-                if (*p == '\\' && p[1]) {
-                    g_string_append_c(out, *p++);
-                } else if (*p == '"') {
-                    g_string_append_c(out, '\\');
-                }
-                g_string_append_c(out, *p++);
-            }
-            if (*p) {
-                g_string_append_c(out, '"');
-                p++;
-            }
-        } else if (*p == '-' || g_ascii_isdigit(*p)) {
-            const char *start = p;
-            bool integer = true;
-            int64_t n;
-
-            p++;
-            while (g_ascii_isalnum(*p) || *p == '.' || *p == '+' ||
-                   *p == '-') {
-                if (*p == '.' || *p == 'e' || *p == 'E') {
-                    integer = false;
-                }
-                p++;
-            }
-            g_string_append_len(out, start, p - start);
-            if (integer && g_ascii_isdigit(p[-1])) {
-                g_autofree char *tok = g_strndup(start, p - start);
-
-                if (qemu_strtoi64(tok, NULL, 10, &n) == -ERANGE) {
-                    g_string_append(out, ".0");
-                }
-            }
-        } else {
-            g_string_append_c(out, *p++);
-        }
+    if (s->result) {
+        json_decref(s->result);
+        s->result = NULL;
+        error_setg(&s->err, "Expecting at most one JSON value");
     }
-    return g_string_free(out, false);
-}
-
-/* jansson's messages and the nearest wording of QEMU's parser */
-static const struct {
-    const char *jansson;
-    const char *qemu;
-} json_error_map[] = {
-    { "':' expected", "missing : in object pair" },
-    { "'}' expected", "expected separator in dict" },
-    { "']' expected", "expected separator in list" },
-    { "unexpected token", "expecting value" },
-    { "string or '}' expected near '}'", "expecting value" },
-    { "string or '}' expected", "key is not a string in object" },
-    { "invalid escape", "invalid escape sequence in string" },
-    { "duplicate object key", "duplicate key" },
-};
-
-static void set_json_error(Error **errp, const char *text,
-                           const json_error_t *jerr)
-{
-    enum json_error_code code = json_error_code(jerr);
-
-    if (code == json_error_end_of_input_expected) {
-        error_setg(errp, "Expecting at most one JSON value");
+    if (s->err) {
+        json_decref(value);
+        error_free(err);
         return;
     }
-    if (code == json_error_premature_end_of_input) {
-        if (!text[strspn(text, " \t\r\n")]) {
-            error_setg(errp, "Expecting a JSON value");
-        } else {
-            error_setg(errp, "JSON parse error, premature EOI");
-        }
-        return;
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(json_error_map); i++) {
-        if (g_str_has_prefix(jerr->text, json_error_map[i].jansson)) {
-            error_setg(errp, "JSON parse error, %s", json_error_map[i].qemu);
-            return;
-        }
-    }
-    {
-        /* "invalid token near 'tru'": a misspelt keyword or a stray token */
-        const char *tok;
-        if (strstart(jerr->text, "invalid token near '", &tok)) {
-            g_autofree char *t = g_strndup(tok, strcspn(tok, "'"));
-            if (g_ascii_isalpha(t[0])) {
-                error_setg(errp, "JSON parse error, invalid keyword '%s'", t);
-            } else {
-                error_setg(errp, "JSON parse error, stray '%s'", t);
-            }
-            return;
-        }
-    }
-    error_setg(errp, "JSON parse error, %s", jerr->text);
+    s->result = value;
+    s->err = err;
 }
 
 json_t *qobject_from_json(const char *str, Error **errp)
 {
-    g_autofree char *text = json_normalise(str);
-    json_error_t jerr;
-    json_t *v;
+    JSONParsingState state = { 0 };
+    JSONMessageParser parser;
 
-    v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL |
-                   JSON_REJECT_DUPLICATES, &jerr);
-    if (!v) {
-        set_json_error(errp, text, &jerr);
+    json_message_parser_init(&parser, consume_json, &state);
+    json_message_parser_feed(&parser, str, strlen(str));
+    json_message_parser_flush(&parser);
+    json_message_parser_destroy(&parser);
+    if (!state.result && !state.err) {
+        error_setg(&state.err, "Expecting a JSON value");
     }
-    return v;
+    error_propagate(errp, state.err);
+    return state.result;
 }
 
 json_t *qobject_from_json_filename(const char *filename, Error **errp)

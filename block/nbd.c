@@ -757,10 +757,13 @@ static int coroutine_fn nbd_co_block_status(BlockDriverState *bs,
         *pnum = bytes;
         return BDRV_BLOCK_DATA | BDRV_BLOCK_OFFSET_VALID;
     }
-    /* Past the server's size (the block layer rounds it up): zeroes. */
+    /*
+     * Past the server's size (the block layer rounds it up): zeroes that
+     * are nowhere on the server.
+     */
     if (offset >= (int64_t)s->info.size) {
         *pnum = bytes;
-        return BDRV_BLOCK_ZERO | BDRV_BLOCK_OFFSET_VALID;
+        return BDRV_BLOCK_ZERO;
     }
     request.len = MIN(MIN((uint64_t)bytes, s->info.size - offset),
                       QEMU_ALIGN_DOWN(INT_MAX, bs->bl.request_alignment));
@@ -1219,8 +1222,10 @@ static int nbd_file_open(BlockDriverState *bs, json_t *options, int flags,
     s->ch = ch;
 
     if (s->info.flags & NBD_FLAG_READ_ONLY) {
-        ret = bdrv_apply_auto_read_only(bs, "NBD export is read-only", errp);
+        ret = bdrv_apply_auto_read_only(bs, NULL, NULL);
         if (ret < 0) {
+            /* QEMU 7.2 says no more than this. */
+            error_setg_errno(errp, -ret, "Could not open image");
             goto fail;
         }
     }

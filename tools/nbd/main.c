@@ -599,7 +599,8 @@ static void parse_args(int argc, char **argv, NbdOptions *o)
             o->alloc_depth = true;
             break;
         case 'B':
-            g_ptr_array_add(o->bitmaps, optarg);
+            /* Newest first, as qemu-nbd lists (and numbers) them. */
+            g_ptr_array_insert(o->bitmaps, 0, optarg);
             break;
         case 'c':
             o->device = optarg;
@@ -695,10 +696,11 @@ static void check_args(int argc, const NbdOptions *o)
             error_report("List mode is incompatible with a file name");
             exit(EXIT_FAILURE);
         }
+        /* The same set as qemu-nbd: -r, -s, -t, -e ... are tolerated. */
         if (o->export_name || o->description || o->seen_offset ||
             o->bitmaps->len || o->alloc_depth || o->device ||
-            o->disconnect || o->fmt || o->image_opts || o->snapshot ||
-            o->load_snapshot || o->readonly) {
+            o->disconnect || o->fmt || o->load_snapshot || o->nocache ||
+            o->cache || o->aio || o->discard) {
             error_report("List mode is incompatible with per-device "
                          "settings");
             exit(EXIT_FAILURE);

@@ -169,6 +169,11 @@ static uint16_t cmd_valid_flags(NBDClient *client, uint16_t type)
     }
 }
 
+/*
+ * Whatever is wrong with a request, the error on the wire is EINVAL, as
+ * QEMU 7.2 sends for every request it refuses before running it (the
+ * message says more); the return value is the precise errno.
+ */
 static int check_request(NBDClient *client, const NBDRequest *r,
                          Error **errp)
 {
@@ -501,7 +506,9 @@ static void coroutine_fn request_co(void *opaque)
     if (ret == 0) {
         ret = check_request(client, &sr->req, &err);
     }
-    if (ret == 0) {
+    if (ret < 0) {
+        ret = -EINVAL;
+    } else {
         ret = run_request(sr, &err);
     }
     if (ret != 1) {

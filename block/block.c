@@ -70,6 +70,7 @@ void bdrv_init(void)
     bdrv_register(&bdrv_nbd_tcp);
     bdrv_register(&bdrv_nbd_unix);
     bdrv_register(&bdrv_throttle);
+    bdrv_register(&bdrv_cbw_filter);
 }
 
 BlockDriver *bdrv_find_format(const char *format_name)
@@ -375,8 +376,9 @@ static int update_node_perms(BlockDriverState *bs, PermUpdate *u,
     if (bs->force_share) {
         shared = BLK_PERM_ALL;
     }
-    if ((perm & (BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED |
-                 BLK_PERM_RESIZE)) && !bdrv_is_writable(bs)) {
+    /* Resizing is refused later, by the request ("Image is read-only"). */
+    if ((perm & (BLK_PERM_WRITE | BLK_PERM_WRITE_UNCHANGED)) &&
+        !bdrv_is_writable(bs)) {
         error_setg(errp, "Block node is read-only");
         return -EPERM;
     }
@@ -1055,6 +1057,14 @@ int bdrv_replace_child_bs(BdrvChild *c, BlockDriverState *to, Error **errp)
  * Make every user of @from use @to instead, except @to itself (a filter
  * being inserted above @from keeps @from as its child).
  */
+/* Move edge @c from its node to @to, without touching permissions. */
+static void bdrv_move_edge(BdrvChild *c, BlockDriverState *to)
+{
+    QLIST_REMOVE(c, next_parent);
+    c->bs = to;
+    QLIST_INSERT_HEAD(&to->parents, c, next_parent);
+}
+
 int bdrv_replace_node(BlockDriverState *from, BlockDriverState *to,
                       Error **errp)
 {
@@ -1074,16 +1084,49 @@ int bdrv_replace_node(BlockDriverState *from, BlockDriverState *to,
         }
         g_ptr_array_add(edges, c);
     }
+    if (!edges->len) {
+        return 0;
+    }
+
+    /*
+     * All edges move at once and permissions are computed for the new
+     * graph only: moving them one by one would check graphs that are
+     * half old, half new (a filter being inserted would refuse the
+     * writers still below it).  @from is refreshed first, as it only
+     * loses users.
+     */
     bdrv_ref(from);
     for (i = 0; i < edges->len; i++) {
-        if (bdrv_replace_child_bs(edges->pdata[i], to, errp) < 0) {
-            /* Put back what moved already. */
-            while (i-- > 0) {
-                bdrv_replace_child_bs(edges->pdata[i], from, NULL);
-            }
-            bdrv_unref(from);
-            return -EPERM;
+        bdrv_move_edge(edges->pdata[i], to);
+    }
+    bdrv_refresh_perms(from, NULL);
+    if (bdrv_refresh_perms(to, errp) < 0) {
+        for (i = 0; i < edges->len; i++) {
+            bdrv_move_edge(edges->pdata[i], from);
         }
+        bdrv_refresh_perms(to, NULL);
+        bdrv_refresh_perms(from, NULL);
+        bdrv_unref(from);
+        return -EPERM;
+    }
+    for (i = 0; i < edges->len; i++) {
+        c = edges->pdata[i];
+        bdrv_ref(to);
+        /* The parent follows the drained state of its new child. */
+        if (to->quiesce_counter && !from->quiesce_counter &&
+            c->klass->drained_begin) {
+            c->klass->drained_begin(c);
+        } else if (!to->quiesce_counter && from->quiesce_counter &&
+                   c->klass->drained_end) {
+            c->klass->drained_end(c);
+        }
+        if (c->klass->parent_is_bds) {
+            BlockDriverState *parent = c->opaque;
+
+            bdrv_refresh_limits(parent, NULL);
+            bdrv_refresh_filename(parent);
+        }
+        bdrv_unref(from);
     }
     bdrv_unref(from);
     return 0;
@@ -1097,6 +1140,9 @@ void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
         return;
     }
     bs = child->bs;
+    if (bs->inherits_from == parent) {
+        bs->inherits_from = NULL;
+    }
     if (parent->backing == child) {
         parent->backing = NULL;
     }
@@ -1637,6 +1683,7 @@ static BlockDriverState *open_inherit(const char *filename,
     }
 
     bs = bdrv_new();
+    bs->inherits_from = parent;
     bs->explicit_options = json_deep_copy(options);
     node_name = g_strdup(opt_str(options, "node-name"));
 
@@ -2204,9 +2251,12 @@ static void reopen_queue_add(GArray *q, BlockDriverState *bs, int flags)
         }
     }
     g_array_append_val(q, e);
-    /* Storage children follow the node; backing files stay as they are. */
+    /*
+     * Storage children opened with the node follow it; backing files and
+     * nodes the user added separately (referenced by name) keep theirs.
+     */
     QLIST_FOREACH(c, &bs->children, next) {
-        if (!(c->role & BDRV_CHILD_COW)) {
+        if (!(c->role & BDRV_CHILD_COW) && c->bs->inherits_from == bs) {
             int cflags = (c->bs->open_flags & ~(BDRV_O_RDWR |
                                                 BDRV_O_CACHE_MASK)) |
                          (flags & (BDRV_O_RDWR | BDRV_O_CACHE_MASK));

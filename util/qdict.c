@@ -225,13 +225,22 @@ bool qdict_get_size_opt(const json_t *d, const char *key, uint64_t def,
         *val = def;
         return true;
     }
-    if (json_is_integer(v)) {
-        *val = (uint64_t)json_integer_value(v);
-        return true;
-    }
-    if (json_is_string(v)) {
-        if (qemu_strtosz(json_string_value(v), NULL, &n) < 0) {
-            error_setg(errp, "Parameter '%s' expects size", key);
+    if (json_is_integer(v) || json_is_string(v)) {
+        /* As QEMU's QemuOpts: the value is read as a size string. */
+        g_autofree char *str = qobject_scalar_to_string(v);
+        int ret = qemu_strtosz(str, NULL, &n);
+
+        if (ret == -ERANGE) {
+            error_setg(errp, "Value '%s' is out of range for parameter '%s'",
+                       str, key);
+            return false;
+        }
+        if (ret < 0) {
+            error_setg(errp, "Parameter '%s' expects a non-negative number "
+                       "below 2^64", key);
+            error_append_hint(errp, "Optional suffix k, M, G, T, P or E "
+                              "means kilo-, mega-, giga-, tera-, peta-\n"
+                              "and exabytes, respectively.\n");
             return false;
         }
         *val = n;

@@ -170,6 +170,12 @@ struct BlockDriverState {
     QLIST_HEAD(, BdrvOpBlocker) op_blockers[BLOCK_OP_TYPE_MAX];
     /* Added by blockdev-add / --blockdev: blockdev-del may remove it. */
     bool monitor_owned;
+    /*
+     * The parent this node was opened for (its options came from the
+     * parent's); NULL for nodes opened on their own.  Reopening a node
+     * reopens the children that inherit from it.
+     */
+    BlockDriverState *inherits_from;
 
     QTAILQ_ENTRY(BlockDriverState) node_list;      /* named nodes */
     QTAILQ_ENTRY(BlockDriverState) bs_list;        /* all nodes */
@@ -424,5 +430,6 @@ extern BlockDriver bdrv_qcow2;
 extern BlockDriver bdrv_qcow;
 extern BlockDriver bdrv_nbd, bdrv_nbd_tcp, bdrv_nbd_unix;
 extern BlockDriver bdrv_throttle;
+extern BlockDriver bdrv_cbw_filter;
 
 #endif

@@ -138,13 +138,18 @@ static void test_typed_opts(void)
     g_assert_cmpuint(u, ==, 1536);
     g_assert_true(qdict_get_size_opt(d, "sbad", 0, &u, &error_abort));
     g_assert_cmpuint(u, ==, 1024);
-    g_assert_true(qdict_get_size_opt(d, "ti", 0, &u, &error_abort));
-    g_assert_cmpuint(u, ==, (uint64_t)-3);
+    /* As QEMU's QemuOpts: a negative number is not a size. */
+    g_assert_false(qdict_get_size_opt(d, "ti", 0, &u, &err));
+    g_assert_cmpstr(error_get_pretty(err), ==,
+                    "Parameter 'ti' expects a non-negative number "
+                    "below 2^64");
+    error_free_or_abort(&err);
     g_assert_true(qdict_get_size_opt(d, "absent", 9, &u, &error_abort));
     g_assert_cmpuint(u, ==, 9);
     g_assert_false(qdict_get_size_opt(d, "bad", 0, &u, &err));
     g_assert_cmpstr(error_get_pretty(err), ==,
-                    "Parameter 'bad' expects size");
+                    "Parameter 'bad' expects a non-negative number "
+                    "below 2^64");
     error_free_or_abort(&err);
     g_assert_false(qdict_get_size_opt(d, "tb", 0, &u, &err));
     error_free_or_abort(&err);

@@ -17,10 +17,10 @@ void nbd_export_ref(NBDExport *exp)
 
 /*
  * The last reference may go inside a client's coroutine, where draining
- * the backend is not allowed; the export is therefore freed from a bottom
- * half.  That also makes whoever removed it hear about it after the
- * command that removed it has finished (QMP's BLOCK_EXPORT_DELETED
- * follows the command's reply).
+ * the backend is not allowed: the backend and bitmaps are released from
+ * a bottom half (or at once, outside coroutines).  Whoever removed the
+ * export hears that it is gone right away, so that QMP stops listing it
+ * and sends BLOCK_EXPORT_DELETED as soon as its last client has left.
  */
 static void export_free_bh(void *opaque)
 {
@@ -31,9 +31,6 @@ static void export_free_bh(void *opaque)
     }
     g_free(exp->bitmaps);
     blk_unref(exp->blk);
-    if (exp->on_free) {
-        exp->on_free(exp->on_free_opaque);
-    }
     g_free(exp->name);
     g_free(exp->description);
     g_free(exp);
@@ -46,7 +43,14 @@ void nbd_export_unref(NBDExport *exp)
         return;
     }
     assert(exp->removed && !exp->nb_clients);
-    aio_bh_schedule_oneshot(exp->server->ctx, export_free_bh, exp);
+    if (exp->on_free) {
+        exp->on_free(exp->on_free_opaque);
+    }
+    if (qemu_in_coroutine()) {
+        aio_bh_schedule_oneshot(exp->server->ctx, export_free_bh, exp);
+    } else {
+        export_free_bh(exp);
+    }
 }
 
 NBDExport *nbd_server_lookup(NBDServer *srv, const char *name)

@@ -228,13 +228,8 @@ void qmp_nbd_server_add(NbdServerAddOptions *arg, Error **errp)
 void qmp_nbd_server_remove(const char *name, bool has_mode,
                            BlockExportRemoveMode mode, Error **errp)
 {
-    BlockExport *exp;
+    BlockExport *exp = blk_exp_find(name);
 
-    if (!qmp_nbd_server) {
-        error_setg(errp, "NBD server not running");
-        return;
-    }
-    exp = blk_exp_find(name);
     if (exp && exp->drv->type != BLOCK_EXPORT_TYPE_NBD) {
         error_setg(errp, "Block export '%s' is not an NBD export", name);
         return;

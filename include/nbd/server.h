@@ -95,8 +95,8 @@ BlockBackend *nbd_export_blk(NBDExport *exp);
 unsigned nbd_export_client_count(NBDExport *exp);
 
 /*
- * Called from a bottom half once an export removed with
- * nbd_export_remove() is really gone (its last client has left).
+ * Called once an export removed with nbd_export_remove() is really gone
+ * (its last client has left); this may be inside nbd_export_remove().
  */
 void nbd_export_set_on_free(NBDExport *exp, void (*fn)(void *opaque),
                             void *opaque);

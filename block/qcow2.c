@@ -7,6 +7,8 @@
 #include "block/block-backend.h"
 #include "block/dirty-bitmap.h"
 #include "block/snapshot.h"
+#include "qapi/qapi-visit.h"
+#include "qapi/qobject-output-visitor.h"
 #include "util/cutils.h"
 #include "util/qdict.h"
 
@@ -2249,12 +2251,38 @@ static int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
     return 0;
 }
 
+/* The bitmap directory as format-specific "bitmaps" (NULL if empty). */
+static bool qcow2_bitmaps_info(BlockDriverState *bs, json_t **out,
+                               Error **errp)
+{
+    Qcow2BitmapInfoList *list;
+    Visitor *v;
+
+    *out = NULL;
+    if (!qcow2_get_bitmap_info_list(bs, &list, errp)) {
+        return false;
+    }
+    if (list) {
+        v = qobject_output_visitor_new(out);
+        visit_type_Qcow2BitmapInfoList(v, NULL, &list, &error_abort);
+        visit_complete(v, out);
+        visit_free(v);
+        qapi_free_Qcow2BitmapInfoList(list);
+    }
+    return true;
+}
+
 static json_t *qcow2_get_specific_info(BlockDriverState *bs, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    json_t *data = json_object();
-    json_t *info = json_object();
+    json_t *data, *info, *bitmaps = NULL;
 
+    /* Only v3 images list their bitmaps, and only when they have some. */
+    if (s->qcow_version >= 3 && !qcow2_bitmaps_info(bs, &bitmaps, errp)) {
+        return NULL;
+    }
+    data = json_object();
+    info = json_object();
     if (s->qcow_version == 2) {
         json_object_set_new(data, "compat", json_string("0.10"));
         json_object_set_new(data, "compression-type", json_string("zlib"));
@@ -2274,6 +2302,9 @@ static json_t *qcow2_get_specific_info(BlockDriverState *bs, Error **errp)
                                          QCOW2_INCOMPAT_CORRUPT));
         json_object_set_new(data, "refcount-bits",
                             json_integer(s->refcount_bits));
+        if (bitmaps) {
+            json_object_set_new(data, "bitmaps", bitmaps);
+        }
         if (has_data_file(bs) && s->image_data_file) {
             json_object_set_new(data, "data-file",
                                 json_string(s->image_data_file));
@@ -2936,8 +2967,12 @@ static BlockMeasureInfo *qcow2_measure(QemuOpts *opts, BlockDriverState *in_bs,
      * would support them.
      */
     info->required = info->fully_allocated - virtual_size + required;
-    info->has_bitmaps = version >= 3 && in_bs;
-    info->bitmaps = 0;
+    info->has_bitmaps = version >= 3 && in_bs &&
+                        bdrv_supports_persistent_dirty_bitmap(in_bs);
+    if (info->has_bitmaps) {
+        info->bitmaps = qcow2_get_persistent_dirty_bitmap_size(in_bs,
+                                                               cluster_size);
+    }
     return info;
 }
 

@@ -123,8 +123,8 @@ def filter_prog_names(text):
                   r'qemu-\1\2', text, flags=re.M)
     text = re.sub(r'^(Usage: )strata-(img|io|nbd|storage-daemon)\b',
                   r'\1qemu-\2', text, flags=re.M)
-    text = re.sub(r"(See '|[Tt]ry ')strata-(img|io|nbd)\b", r'\1qemu-\2',
-                  text)
+    text = re.sub(r"(See '|[Tt]ry '|use ')strata-(img|io|nbd)\b",
+                  r'\1qemu-\2', text)
     return re.sub(r'^strata-vma', 'vma', text, flags=re.M)
 
 

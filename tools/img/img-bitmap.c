@@ -1,52 +1,67 @@
 /*
- * strata-img bitmap: add, remove, clear, enable, disable and merge
- * persistent dirty bitmaps.  No format stores them yet, so every action
- * fails the way qemu-img fails on raw images.
+ * strata-img bitmap: add, remove, clear, enable, disable and merge the
+ * persistent dirty bitmaps of an image, in command-line order.
  */
 #include "strata/osdep.h"
 
 #include "tools/img/img.h"
 #include "block/block_int.h"
+#include "block/dirty-bitmap-qmp.h"
+#include "qapi/qapi-commands.h"
 
 typedef struct BitmapAction {
     int act;            /* OPTION_ADD ... OPTION_MERGE */
-    const char *src;    /* --merge source bitmap */
+    const char *src;    /* --merge: the source bitmap */
 } BitmapAction;
 
-static const char *action_name(int act)
-{
-    switch (act) {
-    case OPTION_ADD:
-        return "add";
-    case OPTION_REMOVE:
-        return "remove";
-    case OPTION_CLEAR:
-        return "clear";
-    case OPTION_ENABLE:
-        return "enable";
-    case OPTION_DISABLE:
-        return "disable";
-    default:
-        return "merge";
-    }
-}
+static const char *const action_names[] = {
+    [OPTION_ADD - OPTION_ADD] = "add",
+    [OPTION_REMOVE - OPTION_ADD] = "remove",
+    [OPTION_CLEAR - OPTION_ADD] = "clear",
+    [OPTION_ENABLE - OPTION_ADD] = "enable",
+    [OPTION_DISABLE - OPTION_ADD] = "disable",
+    [OPTION_MERGE - OPTION_ADD] = "merge",
+};
 
-/* What the block layer answers for @act on an image without bitmaps. */
-static void run_action(BlockDriverState *bs, const BitmapAction *a,
-                       const char *bitmap, int64_t granularity, Error **errp)
+/*
+ * Each action is the QMP command of the same name on the image's node;
+ * a new bitmap is always persistent, and a merge source is named by
+ * node (the image's own, or the -b file's).
+ */
+static void run_action(BlockDriverState *bs, BlockDriverState *src_bs,
+                       const BitmapAction *a, const char *bitmap,
+                       int64_t granularity, Error **errp)
 {
-    if (a->act == OPTION_ADD) {
-        if (granularity &&
-            (granularity < 512 || !is_power_of_2(granularity))) {
-            error_setg(errp, "Granularity must be power of 2, and at least "
-                       "512");
-            return;
-        }
-        error_setg_errno(errp, ENOTSUP, "Can't store persistent bitmaps to %s",
-                         bdrv_get_device_or_node_name(bs));
-        return;
+    const char *node = bdrv_get_node_name(bs);
+    BlockDirtyBitmapOrStr src = { .type = QTYPE_QDICT };
+    BlockDirtyBitmapOrStrList sources = { .value = &src };
+
+    switch (a->act) {
+    case OPTION_ADD:
+        qmp_block_dirty_bitmap_add(node, bitmap, granularity != 0,
+                                   granularity, true, true, false, false,
+                                   errp);
+        break;
+    case OPTION_REMOVE:
+        qmp_block_dirty_bitmap_remove(node, bitmap, errp);
+        break;
+    case OPTION_CLEAR:
+        qmp_block_dirty_bitmap_clear(node, bitmap, errp);
+        break;
+    case OPTION_ENABLE:
+        qmp_block_dirty_bitmap_enable(node, bitmap, errp);
+        break;
+    case OPTION_DISABLE:
+        qmp_block_dirty_bitmap_disable(node, bitmap, errp);
+        break;
+    case OPTION_MERGE:
+        src.u.external.node = (char *)bdrv_get_node_name(src_bs);
+        src.u.external.name = (char *)a->src;
+        qmp_block_dirty_bitmap_merge(node, bitmap, &sources, errp);
+        break;
+    default:
+        g_assert_not_reached();
     }
-    error_setg(errp, "Dirty bitmap '%s' not found", bitmap);
 }
 
 int img_bitmap(int argc, char **argv)
@@ -73,6 +88,7 @@ int img_bitmap(int argc, char **argv)
     bool image_opts = false, add = false, merge = false;
     int64_t granularity = 0;
     BlockBackend *blk = NULL, *src = NULL;
+    BlockDriverState *bs, *src_bs;
     int c, ret = 1;
 
     while ((c = getopt_long(argc, argv, ":b:f:F:g:h", long_options,
@@ -151,21 +167,24 @@ int img_bitmap(int argc, char **argv)
     if (!blk) {
         goto out;
     }
+    bs = src_bs = blk_bs(blk);
     if (src_filename) {
         src = img_open(false, src_filename, src_fmt, BDRV_O_NO_BACKING,
                        false, false, false);
         if (!src) {
             goto out;
         }
+        src_bs = blk_bs(src);
     }
+    /* Actions run in order; the first failure stops the rest. */
     for (guint i = 0; i < actions->len; i++) {
         BitmapAction *a = &g_array_index(actions, BitmapAction, i);
         Error *err = NULL;
 
-        run_action(blk_bs(blk), a, bitmap, granularity, &err);
+        run_action(bs, src_bs, a, bitmap, granularity, &err);
         if (err) {
             error_prepend(&err, "Operation %s on bitmap %s failed: ",
-                          action_name(a->act), bitmap);
+                          action_names[a->act - OPTION_ADD], bitmap);
             error_report_err(err);
             goto out;
         }

@@ -6,6 +6,8 @@
 
 #include "tools/img/img.h"
 #include "block/block_int.h"
+#include "block/dirty-bitmap.h"
+#include "qapi/qapi-commands.h"
 #include "util/buffer-zero.h"
 #include "util/cutils.h"
 #include "util/option.h"
@@ -654,6 +656,84 @@ bool img_load_snapshot(BlockBackend *blk, Error **errp)
     return false;
 }
 
+/* ---- --bitmaps ---- */
+
+/*
+ * Can the persistent bitmaps of @src be copied?  Inconsistent ones are
+ * refused unless @skip_broken.  False after printing why.
+ */
+static bool convert_check_bitmaps(BlockDriverState *src, bool skip_broken)
+{
+    BdrvDirtyBitmap *bm;
+
+    if (!bdrv_supports_persistent_dirty_bitmap(src)) {
+        error_report("Source lacks bitmap support");
+        return false;
+    }
+    FOR_EACH_DIRTY_BITMAP(src, bm) {
+        if (bdrv_dirty_bitmap_get_persistence(bm) && !skip_broken &&
+            bdrv_dirty_bitmap_inconsistent(bm)) {
+            error_report("Cannot copy inconsistent bitmap '%s'",
+                         bdrv_dirty_bitmap_name(bm));
+            fprintf(stderr, "Try --skip-broken-bitmaps, or use '%s bitmap "
+                    "--remove' to delete it\n", error_get_progname());
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * After the data: each persistent bitmap of @src becomes a persistent
+ * bitmap of @dst with its granularity, enabled state and bits (added,
+ * then merged from the source, as the QMP commands would).  A bitmap that
+ * cannot be filled is removed again.  False after printing an error.
+ */
+static bool convert_copy_bitmaps(BlockDriverState *src, BlockDriverState *dst,
+                                 bool skip_broken)
+{
+    const char *dst_node = bdrv_get_node_name(dst);
+    BdrvDirtyBitmap *bm;
+
+    FOR_EACH_DIRTY_BITMAP(src, bm) {
+        const char *name = bdrv_dirty_bitmap_name(bm);
+        BlockDirtyBitmapOrStr from = {
+            .type = QTYPE_QDICT,
+            .u.external = {
+                .node = (char *)bdrv_get_node_name(src),
+                .name = (char *)name,
+            },
+        };
+        BlockDirtyBitmapOrStrList sources = { .value = &from };
+        Error *err = NULL;
+
+        if (!bdrv_dirty_bitmap_get_persistence(bm)) {
+            continue;
+        }
+        if (skip_broken && bdrv_dirty_bitmap_inconsistent(bm)) {
+            warn_report("Skipping inconsistent bitmap '%s'", name);
+            continue;
+        }
+        qmp_block_dirty_bitmap_add(dst_node, name, true,
+                                   bdrv_dirty_bitmap_granularity(bm),
+                                   true, true, true,
+                                   !bdrv_dirty_bitmap_enabled(bm), &err);
+        if (err) {
+            error_prepend(&err, "Failed to create bitmap %s: ", name);
+            error_report_err(err);
+            return false;
+        }
+        qmp_block_dirty_bitmap_merge(dst_node, name, &sources, &err);
+        if (err) {
+            error_prepend(&err, "Failed to populate bitmap %s: ", name);
+            error_report_err(err);
+            qmp_block_dirty_bitmap_remove(dst_node, name, NULL);
+            return false;
+        }
+    }
+    return true;
+}
+
 typedef struct ConvertArgs {
     const char *fmt, *out_fmt, *cache, *src_cache, *out_baseimg;
     const char *snapshot_name, *backing_fmt;
@@ -1081,12 +1161,13 @@ int img_convert(int argc, char **argv)
     if (a.bitmaps) {
         if (s.src_num > 1) {
             error_report("Copying bitmaps only possible with single source");
-        } else {
-            /* No format stores persistent bitmaps yet. */
-            error_report("Source lacks bitmap support");
+            ret = -1;
+            goto out;
         }
-        ret = -1;
-        goto out;
+        if (!convert_check_bitmaps(blk_bs(s.src[0]), a.skip_broken)) {
+            ret = -1;
+            goto out;
+        }
     }
 
     if (!a.skip_create) {
@@ -1125,6 +1206,12 @@ int img_convert(int argc, char **argv)
     }
     out_bs = blk_bs(s.target);
 
+    if (a.bitmaps && !bdrv_supports_persistent_dirty_bitmap(out_bs)) {
+        error_report("Format driver '%s' does not support bitmaps",
+                     out_bs->drv->format_name);
+        ret = -1;
+        goto out;
+    }
     if (s.compressed && !driver_can_compress(out_bs->drv)) {
         error_report("Compression not supported for this file format");
         ret = -1;
@@ -1171,6 +1258,10 @@ int img_convert(int argc, char **argv)
     s.rate.rate = a.rate_limit;
 
     ret = convert_do_copy(&s);
+    if (ret == 0 && a.bitmaps &&
+        !convert_copy_bitmaps(blk_bs(s.src[0]), out_bs, a.skip_broken)) {
+        ret = -1;
+    }
 
 out:
     if (!ret) {

@@ -29,6 +29,12 @@ struct QEMUTimer {
     QEMUTimer *next;
 };
 
+/* One aio_bh_poll()'s batch (on its stack). */
+typedef struct BHSlice {
+    QEMUBH *head;
+    struct BHSlice *next;
+} BHSlice;
+
 struct AioContext {
     int refcnt;
     int epollfd;
@@ -42,6 +48,12 @@ struct AioContext {
     GMutex bh_lock;
     QEMUBH *bh_head;
     QEMUBH *bh_tail;
+    /*
+     * Batches of BHs being run, oldest first.  A BH callback that polls
+     * (a synchronous request in a QMP command) runs the rest of the outer
+     * batches too: a BH scheduled before it must not wait for it.
+     */
+    struct BHSlice *bh_slices;
 
     QEMUTimer *timers[QEMU_CLOCK_MAX];
 

@@ -55,26 +55,40 @@ void aio_bh_schedule_oneshot(AioContext *ctx, QEMUBHFunc *cb, void *opaque)
     qemu_bh_schedule(bh);
 }
 
+/* Unlink @bh from the list starting at *@head; true if it was there. */
+static bool bh_unlink(QEMUBH **head, QEMUBH *bh)
+{
+    for (QEMUBH **p = head; *p; p = &(*p)->next_scheduled) {
+        if (*p == bh) {
+            *p = bh->next_scheduled;
+            return true;
+        }
+    }
+    return false;
+}
+
 void qemu_bh_cancel(QEMUBH *bh)
 {
     AioContext *ctx = bh->ctx;
-    QEMUBH **p;
 
     g_mutex_lock(&ctx->bh_lock);
     if (bh->scheduled) {
-        for (p = &ctx->bh_head; *p; p = &(*p)->next_scheduled) {
-            if (*p == bh) {
-                *p = bh->next_scheduled;
-                if (ctx->bh_tail == bh) {
-                    ctx->bh_tail = NULL;
-                    for (QEMUBH *t = ctx->bh_head; t; t = t->next_scheduled) {
-                        ctx->bh_tail = t;
-                    }
+        if (bh_unlink(&ctx->bh_head, bh)) {
+            if (ctx->bh_tail == bh) {
+                ctx->bh_tail = NULL;
+                for (QEMUBH *t = ctx->bh_head; t; t = t->next_scheduled) {
+                    ctx->bh_tail = t;
                 }
-                bh->scheduled = false;
-                break;
+            }
+        } else {
+            /* In a batch being run. */
+            for (BHSlice *s = ctx->bh_slices; s; s = s->next) {
+                if (bh_unlink(&s->head, bh)) {
+                    break;
+                }
             }
         }
+        bh->scheduled = false;
     }
     g_mutex_unlock(&ctx->bh_lock);
 }
@@ -104,20 +118,41 @@ bool aio_bh_pending(AioContext *ctx)
 
 bool aio_bh_poll(AioContext *ctx)
 {
-    QEMUBH *batch;
+    BHSlice slice = { 0 }, **p;
     bool progress = false;
 
     g_mutex_lock(&ctx->bh_lock);
-    batch = ctx->bh_head;
+    slice.head = ctx->bh_head;
     ctx->bh_head = ctx->bh_tail = NULL;
+    for (p = &ctx->bh_slices; *p; p = &(*p)->next) {
+        /* append: outer batches run first */
+    }
+    *p = &slice;
     g_mutex_unlock(&ctx->bh_lock);
 
-    while (batch) {
-        QEMUBH *bh = batch;
+    /*
+     * Run every batch in the list, outer ones first; when this returns,
+     * our own slice (and those of callers further out) is empty and
+     * unlinked.
+     */
+    for (;;) {
+        BHSlice *s;
+        QEMUBH *bh;
         bool deleted;
 
         g_mutex_lock(&ctx->bh_lock);
-        batch = bh->next_scheduled;
+        s = ctx->bh_slices;
+        if (!s) {
+            g_mutex_unlock(&ctx->bh_lock);
+            break;
+        }
+        bh = s->head;
+        if (!bh) {
+            ctx->bh_slices = s->next;
+            g_mutex_unlock(&ctx->bh_lock);
+            continue;
+        }
+        s->head = bh->next_scheduled;
         deleted = bh->deleted;
         /* Cleared before the call so that the callback may reschedule. */
         bh->scheduled = false;

@@ -83,6 +83,52 @@ static void test_bh_oneshot(void)
     g_assert_cmpint(n, ==, 2);
 }
 
+typedef struct Nested {
+    int other_ran;
+    int seen_by_poller;
+    QEMUBH *cancel_me;
+} Nested;
+
+static void nested_other_cb(void *opaque)
+{
+    ((Nested *)opaque)->other_ran++;
+}
+
+/*
+ * A BH that polls (as a synchronous request in a QMP command does): the
+ * BHs scheduled before it, still waiting in the same batch, must run in
+ * its nested poll, or it would wait for them forever.
+ */
+static void nested_poller_cb(void *opaque)
+{
+    Nested *n = opaque;
+
+    qemu_bh_cancel(n->cancel_me);
+    aio_poll(ctx, false);
+    n->seen_by_poller = n->other_ran;
+}
+
+static void test_bh_nested_poll(void)
+{
+    Nested n = { 0 };
+    QEMUBH *other = aio_bh_new(ctx, nested_other_cb, &n);
+    QEMUBH *cancelled = aio_bh_new(ctx, nested_other_cb, &n);
+    QEMUBH *poller = aio_bh_new(ctx, nested_poller_cb, &n);
+
+    n.cancel_me = cancelled;
+    /* Newest first: the poller runs before the two others. */
+    qemu_bh_schedule(cancelled);
+    qemu_bh_schedule(other);
+    qemu_bh_schedule(poller);
+    aio_poll(ctx, false);
+    g_assert_cmpint(n.seen_by_poller, ==, 1);
+    g_assert_cmpint(n.other_ran, ==, 1);
+    g_assert_false(aio_poll(ctx, false));
+    qemu_bh_delete(other);
+    qemu_bh_delete(cancelled);
+    qemu_bh_delete(poller);
+}
+
 static gpointer schedule_from_thread(gpointer opaque)
 {
     QEMUBH *bh = opaque;
@@ -254,6 +300,7 @@ int main(int argc, char **argv)
     g_test_add_func("/aio/bh/cancel-delete", test_bh_cancel_delete);
     g_test_add_func("/aio/bh/reschedule-self", test_bh_reschedule_self);
     g_test_add_func("/aio/bh/oneshot", test_bh_oneshot);
+    g_test_add_func("/aio/bh/nested-poll", test_bh_nested_poll);
     g_test_add_func("/aio/bh/other-thread", test_bh_other_thread_wakes_poll);
     g_test_add_func("/aio/timer/order", test_timer_order);
     g_test_add_func("/aio/timer/del", test_timer_del);

@@ -1052,9 +1052,18 @@ int bdrv_replace_child_bs(BdrvChild *c, BlockDriverState *to, Error **errp)
     return 0;
 }
 
+/* Move edge @c from its node to @to, without touching permissions. */
+static void bdrv_move_edge(BdrvChild *c, BlockDriverState *to)
+{
+    QLIST_REMOVE(c, next_parent);
+    c->bs = to;
+    QLIST_INSERT_HEAD(&to->parents, c, next_parent);
+}
+
 /*
  * Make every user of @from use @to instead, except @to itself (a filter
- * being inserted above @from keeps @from as its child).
+ * being inserted above @from keeps @from as its child) and the edges
+ * that stay at their node (jobs).
  */
 int bdrv_replace_node(BlockDriverState *from, BlockDriverState *to,
                       Error **errp)
@@ -1075,16 +1084,49 @@ int bdrv_replace_node(BlockDriverState *from, BlockDriverState *to,
         }
         g_ptr_array_add(edges, c);
     }
+    if (!edges->len) {
+        return 0;
+    }
+
+    /*
+     * All edges move at once and permissions are computed for the new
+     * graph only: moving them one by one would check graphs that are
+     * half old, half new (a filter being inserted would refuse the
+     * writers still below it).  @from is refreshed first, as it only
+     * loses users.
+     */
     bdrv_ref(from);
     for (i = 0; i < edges->len; i++) {
-        if (bdrv_replace_child_bs(edges->pdata[i], to, errp) < 0) {
-            /* Put back what moved already. */
-            while (i-- > 0) {
-                bdrv_replace_child_bs(edges->pdata[i], from, NULL);
-            }
-            bdrv_unref(from);
-            return -EPERM;
+        bdrv_move_edge(edges->pdata[i], to);
+    }
+    bdrv_refresh_perms(from, NULL);
+    if (bdrv_refresh_perms(to, errp) < 0) {
+        for (i = 0; i < edges->len; i++) {
+            bdrv_move_edge(edges->pdata[i], from);
         }
+        bdrv_refresh_perms(to, NULL);
+        bdrv_refresh_perms(from, NULL);
+        bdrv_unref(from);
+        return -EPERM;
+    }
+    for (i = 0; i < edges->len; i++) {
+        c = edges->pdata[i];
+        bdrv_ref(to);
+        /* The parent follows the drained state of its new child. */
+        if (to->quiesce_counter && !from->quiesce_counter &&
+            c->klass->drained_begin) {
+            c->klass->drained_begin(c);
+        } else if (!to->quiesce_counter && from->quiesce_counter &&
+                   c->klass->drained_end) {
+            c->klass->drained_end(c);
+        }
+        if (c->klass->parent_is_bds) {
+            BlockDriverState *parent = c->opaque;
+
+            bdrv_refresh_limits(parent, NULL);
+            bdrv_refresh_filename(parent);
+        }
+        bdrv_unref(from);
     }
     bdrv_unref(from);
     return 0;

@@ -70,6 +70,7 @@ void bdrv_init(void)
     bdrv_register(&bdrv_nbd_tcp);
     bdrv_register(&bdrv_nbd_unix);
     bdrv_register(&bdrv_throttle);
+    bdrv_register(&bdrv_cbw_filter);
 }
 
 BlockDriver *bdrv_find_format(const char *format_name)

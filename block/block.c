@@ -1886,6 +1886,18 @@ static bool append_strong_options(json_t *d, BlockDriverState *bs)
     }
     for (const char *const *opt = bs->drv->strong_runtime_opts;
          opt && *opt; opt++) {
+        if (g_str_has_suffix(*opt, ".")) {
+            /* A prefix: every key of the list or dictionary it names. */
+            const char *key;
+
+            json_object_foreach(bs->options, key, v) {
+                if (g_str_has_prefix(key, *opt)) {
+                    json_object_set(d, key, v);
+                    found = true;
+                }
+            }
+            continue;
+        }
         v = bs->options ? json_object_get(bs->options, *opt) : NULL;
         if (v) {
             json_object_set(d, *opt, v);

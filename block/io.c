@@ -123,6 +123,13 @@ void bdrv_drain_all(void)
     }
 }
 
+void bdrv_debug_event(BlockDriverState *bs, BlkdebugEvent event)
+{
+    if (bs && bs->drv && bs->drv->bdrv_debug_event) {
+        bs->drv->bdrv_debug_event(bs, event);
+    }
+}
+
 /* ---- request checks ---- */
 
 static int bdrv_check_request(int64_t offset, int64_t bytes)
@@ -681,6 +688,8 @@ static int coroutine_fn aligned_pwritev(BdrvChild *child,
         }
     }
 
+    bdrv_debug_event(bs, (flags & BDRV_REQ_ZERO_WRITE) ? BLKDBG_PWRITEV_ZERO
+                                                       : BLKDBG_PWRITEV);
     if (flags & BDRV_REQ_ZERO_WRITE) {
         ret = do_pwrite_zeroes(bs, offset, bytes, flags);
     } else if (flags & BDRV_REQ_WRITE_COMPRESSED) {
@@ -705,6 +714,7 @@ static int coroutine_fn aligned_pwritev(BdrvChild *child,
             done += num;
         }
     }
+    bdrv_debug_event(bs, BLKDBG_PWRITEV_DONE);
     write_done(bs, offset, bytes, ret);
     return ret;
 }
@@ -991,11 +1001,15 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
         ret = bs->drv->bdrv_co_flush(bs);
         goto out;
     }
+    BLKDBG_EVENT(bs->file, BLKDBG_FLUSH_TO_OS);
     if (bs->drv->bdrv_co_flush_to_os) {
         ret = bs->drv->bdrv_co_flush_to_os(bs);
         if (ret < 0) {
             goto out;
         }
+    }
+    if (!(bs->open_flags & BDRV_O_NO_FLUSH) && bs->flushed_gen != current_gen) {
+        BLKDBG_EVENT(bs->file, BLKDBG_FLUSH_TO_DISK);
     }
     if (!(bs->open_flags & BDRV_O_NO_FLUSH) &&
         bs->flushed_gen != current_gen && bs->drv->bdrv_co_flush_to_disk) {

@@ -1474,6 +1474,7 @@ static int coroutine_fn qcow2_co_preadv_part(BlockDriverState *bs,
                                              cur_bytes, qiov, qiov_offset);
             break;
         case QCOW2_SUBCLUSTER_NORMAL:
+            BLKDBG_EVENT(bs->file, BLKDBG_READ_AIO);
             ret = bdrv_co_preadv_part(s->data_file, host_offset, cur_bytes,
                                       qiov, qiov_offset, 0);
             break;
@@ -1692,6 +1693,7 @@ static int coroutine_fn qcow2_co_pwritev_part(BlockDriverState *bs,
         }
         qemu_co_mutex_unlock(&s->lock);
 
+        BLKDBG_EVENT(bs->file, BLKDBG_WRITE_AIO);
         /* Copy-on-write parts, merged with the guest data if possible. */
         for (QCowL2Meta *m = l2meta; m && ret == 0; m = m->next) {
             bool merged = false;

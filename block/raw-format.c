@@ -127,6 +127,7 @@ static int coroutine_fn raw_co_preadv(BlockDriverState *bs, int64_t offset,
     if (ret) {
         return ret;
     }
+    BLKDBG_EVENT(bs->file, BLKDBG_READ_AIO);
     return bdrv_co_preadv_part(bs->file, offset, bytes, qiov, qiov_offset,
                                flags);
 }
@@ -162,6 +163,7 @@ static int coroutine_fn raw_co_pwritev(BlockDriverState *bs, int64_t offset,
     if (ret) {
         return ret;
     }
+    BLKDBG_EVENT(bs->file, BLKDBG_WRITE_AIO);
     return bdrv_co_pwritev_part(bs->file, offset, bytes, qiov, qiov_offset,
                                 flags);
 }

@@ -333,6 +333,12 @@ struct BlockDriver {
                               bool force, Error **errp);
     int (*bdrv_make_empty)(BlockDriverState *bs);
 
+    /*
+     * A debug event happened in a driver above (or in the request path):
+     * blkdebug arms its rules.
+     */
+    void (*bdrv_debug_event)(BlockDriverState *bs, BlkdebugEvent event);
+
     /* Persistent dirty bitmaps (include/block/dirty-bitmap.h). */
     bool (*bdrv_supports_persistent_dirty_bitmap)(BlockDriverState *bs);
     bool (*bdrv_can_store_new_dirty_bitmap)(BlockDriverState *bs,
@@ -401,6 +407,18 @@ void bdrv_set_backing_hd(BlockDriverState *bs, BlockDriverState *backing_hd,
 int bdrv_apply_auto_read_only(BlockDriverState *bs, const char *errmsg,
                               Error **errp);
 void bdrv_refresh_limits(BlockDriverState *bs, Error **errp);
+
+/*
+ * Tell @bs that @event happened (for blkdebug; a no-op for other drivers).
+ * Drivers report their events on the child they are about to use.
+ */
+void bdrv_debug_event(BlockDriverState *bs, BlkdebugEvent event);
+#define BLKDBG_EVENT(child, evt) \
+    do { \
+        if (child) { \
+            bdrv_debug_event((child)->bs, (evt)); \
+        } \
+    } while (0)
 
 /* Length helpers used by drivers. */
 int bdrv_refresh_total_bytes(BlockDriverState *bs);

@@ -71,6 +71,7 @@ void bdrv_init(void)
     bdrv_register(&bdrv_nbd_unix);
     bdrv_register(&bdrv_throttle);
     bdrv_register(&bdrv_cbw_filter);
+    bdrv_register(&bdrv_blkdebug);
 }
 
 BlockDriver *bdrv_find_format(const char *format_name)

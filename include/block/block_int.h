@@ -449,5 +449,6 @@ extern BlockDriver bdrv_qcow;
 extern BlockDriver bdrv_nbd, bdrv_nbd_tcp, bdrv_nbd_unix;
 extern BlockDriver bdrv_throttle;
 extern BlockDriver bdrv_cbw_filter;
+extern BlockDriver bdrv_blkdebug;
 
 #endif

@@ -45,10 +45,11 @@ static bool opt_get_u16(NBDOption *o, uint16_t *v)
 static bool opt_get_str(NBDOption *o, uint32_t len, char **s)
 {
     if (o->len - o->pos < len ||
-        memchr(o->data + o->pos, '\0', len)) {
+        (len && memchr(o->data + o->pos, '\0', len))) {
         return false;
     }
-    *s = g_strndup((const char *)o->data + o->pos, len);
+    /* (An empty option has no data buffer at all.) */
+    *s = len ? g_strndup((const char *)o->data + o->pos, len) : g_strdup("");
     o->pos += len;
     return true;
 }

@@ -817,6 +817,32 @@ static void co_export_name_simple(Fixture *f)
     nbd_channel_free(ch);
 }
 
+/* The empty name (the default export) with NBD_OPT_EXPORT_NAME. */
+static void co_export_name_empty(Fixture *f)
+{
+    NBDChannel *ch = connect_client(f);
+    uint8_t buf[10];
+
+    cl_greeting(ch, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES);
+    cl_opt(ch, NBD_OPT_EXPORT_NAME, NULL, 0);
+    cl_read(ch, buf, 10);
+    g_assert_cmpuint(ldq_be(buf), ==, IMG_SIZE);
+    check_simple_read(ch, 0, 512);
+    nbd_channel_free(ch);
+}
+
+static void test_export_name_empty(void)
+{
+    Fixture f;
+    NBDExportConfig cfg = { .name = "" };
+
+    fixture_setup(&f, 0);
+    cfg.blk = f.blk;
+    nbd_export_new(f.srv, &cfg, &error_abort);
+    run_in_coroutine(&f, co_export_name_empty);
+    fixture_teardown(&f);
+}
+
 static void test_export_name_simple(void)
 {
     Fixture f;
@@ -1294,6 +1320,8 @@ int main(int argc, char **argv)
     g_test_add_func("/nbd-server/hostile-handshake", test_hostile_handshake);
     g_test_add_func("/nbd-server/export-name-simple",
                     test_export_name_simple);
+    g_test_add_func("/nbd-server/export-name-empty",
+                    test_export_name_empty);
     g_test_add_func("/nbd-server/read-only", test_read_only);
     g_test_add_func("/nbd-server/structured", test_structured);
     g_test_add_func("/nbd-server/meta-other-export",

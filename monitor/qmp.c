@@ -260,6 +260,11 @@ static void monitor_event_hook(const char *name, json_t *data)
     monitor_emit_event(name, data);
 }
 
+static bool monitor_in_command(void)
+{
+    return cur_mon != NULL;
+}
+
 void monitor_init_globals(void)
 {
     static bool done;
@@ -273,6 +278,7 @@ void monitor_init_globals(void)
                          qmp_marshal_qmp_capabilities, QCO_ALLOW_PRECONFIG,
                          0);
     qapi_event_emit = monitor_event_hook;
+    error_set_in_monitor_command(monitor_in_command);
 }
 
 MonitorQMP *monitor_new(Chardev *chr, bool pretty, Error **errp)

@@ -45,11 +45,19 @@ void error_set_sink(ErrorSinkFunc *fn, void *opaque)
     sink_opaque = opaque;
 }
 
+static bool (*in_monitor_command)(void);
+
+void error_set_in_monitor_command(bool (*fn)(void))
+{
+    in_monitor_command = fn;
+}
+
 static void emit_line(const char *kind, const char *fmt, va_list ap)
 {
     g_autoptr(GString) s = g_string_new(NULL);
 
-    if (progname && !sink_fn) {
+    if (progname && !sink_fn &&
+        !(in_monitor_command && in_monitor_command())) {
         g_string_append_printf(s, "%s: ", progname);
     }
     if (location) {

@@ -86,6 +86,12 @@ typedef void ErrorSinkFunc(void *opaque, const char *line);
 void error_set_sink(ErrorSinkFunc *fn, void *opaque);
 
 /*
+ * As in QEMU, reports made while a monitor command runs carry no program
+ * name; the monitor installs the test (NULL: always print it).
+ */
+void error_set_in_monitor_command(bool (*fn)(void));
+
+/*
  * ERRP_GUARD(): makes it safe to dereference errp in the function even when
  * the caller passed NULL or &error_fatal.
  */

@@ -5,6 +5,7 @@
 #include "strata/osdep.h"
 #include "qcow2.h"
 #include "block/block-backend.h"
+#include "block/create.h"
 #include "block/dirty-bitmap.h"
 #include "block/snapshot.h"
 #include "qapi/qapi-visit.h"
@@ -2545,7 +2546,12 @@ static int validate_create_params(Qcow2CreateParams *p, Error **errp)
     return 0;
 }
 
-static int coroutine_fn qcow2_create_image(const char *filename,
+/*
+ * Write a new qcow2 image described by @p into the node @file_bs (and
+ * @data_bs for an external data file, whose name @p->data_file records).
+ */
+static int coroutine_fn qcow2_format_nodes(BlockDriverState *file_bs,
+                                           BlockDriverState *data_bs,
                                            Qcow2CreateParams *p,
                                            Error **errp)
 {
@@ -2553,25 +2559,10 @@ static int coroutine_fn qcow2_create_image(const char *filename,
     g_autofree uint8_t *header = g_malloc0(cs);
     g_autofree uint64_t *reftable = g_malloc0(2 * cs);
     BlockBackend *blk = NULL;
-    BlockDriverState *file_bs, *data_bs = NULL;
     json_t *options;
     int64_t alloc;
     int ret;
 
-    /* The file itself was created by the protocol driver. */
-    file_bs = bdrv_open(filename, NULL, NULL, BDRV_O_RDWR |
-                        BDRV_O_RESIZE | BDRV_O_PROTOCOL, errp);
-    if (!file_bs) {
-        return -EIO;
-    }
-    if (p->data_file) {
-        data_bs = bdrv_open(p->data_file, NULL, NULL, BDRV_O_RDWR |
-                            BDRV_O_RESIZE | BDRV_O_PROTOCOL, errp);
-        if (!data_bs) {
-            bdrv_unref(file_bs);
-            return -EIO;
-        }
-    }
 
     /* A minimal header, then a refcount table with one block. */
     stl_be(header, QCOW_MAGIC);
@@ -2678,6 +2669,89 @@ static int coroutine_fn qcow2_create_image(const char *filename,
     ret = 0;
 out:
     blk_unref(blk);
+    return ret;
+}
+
+static int coroutine_fn qcow2_create_image(const char *filename,
+                                           Qcow2CreateParams *p,
+                                           Error **errp)
+{
+    BlockDriverState *file_bs, *data_bs = NULL;
+    int ret;
+
+    /* The file itself was created by the protocol driver. */
+    file_bs = bdrv_open(filename, NULL, NULL, BDRV_O_RDWR |
+                        BDRV_O_RESIZE | BDRV_O_PROTOCOL, errp);
+    if (!file_bs) {
+        return -EIO;
+    }
+    if (p->data_file) {
+        data_bs = bdrv_open(p->data_file, NULL, NULL, BDRV_O_RDWR |
+                            BDRV_O_RESIZE | BDRV_O_PROTOCOL, errp);
+        if (!data_bs) {
+            bdrv_unref(file_bs);
+            return -EIO;
+        }
+    }
+    ret = qcow2_format_nodes(file_bs, data_bs, p, errp);
+    bdrv_unref(data_bs);
+    bdrv_unref(file_bs);
+    return ret;
+}
+
+/* blockdev-create: the image goes into existing (or defined) nodes. */
+static int coroutine_fn qcow2_co_create(BlockdevCreateOptions *options,
+                                        Error **errp)
+{
+    BlockdevCreateOptionsQcow2 *o = &options->u.qcow2;
+    Qcow2CreateParams p = { 0 };
+    BlockDriverState *file_bs, *data_bs = NULL;
+    int ret;
+
+    assert(options->driver == BLOCKDEV_DRIVER_QCOW2);
+    file_bs = blockdev_open_ref(o->file, errp);
+    if (!file_bs) {
+        return -EIO;
+    }
+    if (!QEMU_IS_ALIGNED(o->size, BDRV_SECTOR_SIZE)) {
+        error_setg(errp, "Image size must be a multiple of %u bytes",
+                   (unsigned)BDRV_SECTOR_SIZE);
+        ret = -EINVAL;
+        goto out;
+    }
+    if (o->has_encrypt) {
+        error_setg(errp, "Encrypted qcow2 images are not supported");
+        ret = -ENOTSUP;
+        goto out;
+    }
+    p.size = o->size;
+    p.version = o->has_version && o->version == BLOCKDEV_QCOW2_VERSION_V2
+                ? 2 : 3;
+    p.cluster_size = o->has_cluster_size ? o->cluster_size
+                                         : DEFAULT_CLUSTER_SIZE;
+    p.extended_l2 = o->has_extended_l2 && o->extended_l2;
+    p.prealloc = o->has_preallocation ? o->preallocation : PREALLOC_MODE_OFF;
+    p.backing_file = o->has_backing_file ? o->backing_file : NULL;
+    p.backing_fmt = o->has_backing_fmt ? BlockdevDriver_str(o->backing_fmt)
+                                       : NULL;
+    p.lazy_refcounts = o->has_lazy_refcounts && o->lazy_refcounts;
+    p.refcount_bits = o->has_refcount_bits ? o->refcount_bits : 16;
+    p.data_file_raw = o->has_data_file_raw && o->data_file_raw;
+    p.compression_type = o->has_compression_type ? o->compression_type
+                                                 : QCOW2_COMPRESSION_TYPE_ZLIB;
+    if (o->has_data_file) {
+        data_bs = blockdev_open_ref(o->data_file, errp);
+        if (!data_bs) {
+            ret = -EIO;
+            goto out;
+        }
+        p.data_file = data_bs->filename;
+    }
+    ret = validate_create_params(&p, errp);
+    if (ret == 0) {
+        ret = qcow2_format_nodes(file_bs, data_bs, &p, errp);
+    }
+out:
     bdrv_unref(data_bs);
     bdrv_unref(file_bs);
     return ret;
@@ -2992,6 +3066,7 @@ BlockDriver bdrv_qcow2 = {
     .bdrv_open = qcow2_open,
     .bdrv_close = qcow2_close,
     .bdrv_child_perm = qcow2_child_perm,
+    .bdrv_co_create = qcow2_co_create,
     .bdrv_co_create_opts = qcow2_co_create_opts,
     .create_opts = &qcow2_create_opts,
     .strong_runtime_opts = qcow2_strong_runtime_opts,

@@ -8,6 +8,7 @@
 #include "block/block_int.h"
 #include "block/block-backend.h"
 #include "block/dirty-bitmap.h"
+#include "block/export.h"
 #include "block/qapi-info.h"
 #include "block/throttle-groups.h"
 #include "qapi/qapi-commands.h"
@@ -260,30 +261,66 @@ BlockDeviceInfoList *qmp_query_named_block_nodes(bool has_flat, bool flat,
     return list;
 }
 
+/* One BlockInfo; @qdev names what uses an unnamed backend (an export). */
+static BlockInfo *block_info(BlockBackend *blk, const char *qdev,
+                             Error **errp)
+{
+    BlockInfo *info = g_new0(BlockInfo, 1);
+
+    info->device = g_strdup(blk_name(blk));
+    if (qdev) {
+        info->has_qdev = true;
+        info->qdev = g_strdup(qdev);
+    }
+    info->type = g_strdup("unknown");
+    if (blk_bs(blk)) {
+        info->inserted = bdrv_block_device_info(blk, blk_bs(blk), false,
+                                                errp);
+        if (!info->inserted) {
+            qapi_free_BlockInfo(info);
+            return NULL;
+        }
+        info->has_inserted = true;
+    }
+    return info;
+}
+
+/*
+ * Named backends, then the backends of block exports with the export's id
+ * as "qdev" (QEMU lists the backends of guest devices that way; the
+ * daemon has exports instead, and block_set_io_throttle takes their ids).
+ * Jobs' own backends are not listed.
+ */
 BlockInfoList *qmp_query_block(Error **errp)
 {
     BlockInfoList *list = NULL;
     BlockInfoList **tail = &list;
+    g_autoptr(BlockExportInfoList) exports = blk_exp_query();
 
-    /* Only named backends: exports and jobs use anonymous ones. */
     for (BlockBackend *blk = blk_next(NULL); blk; blk = blk_next(blk)) {
         BlockInfo *info;
 
         if (!*blk_name(blk)) {
             continue;
         }
-        info = g_new0(BlockInfo, 1);
-        info->device = g_strdup(blk_name(blk));
-        info->type = g_strdup("unknown");
-        if (blk_bs(blk)) {
-            info->inserted = bdrv_block_device_info(blk, blk_bs(blk), false,
-                                                    errp);
-            if (!info->inserted) {
-                qapi_free_BlockInfo(info);
-                qapi_free_BlockInfoList(list);
-                return NULL;
-            }
-            info->has_inserted = true;
+        info = block_info(blk, NULL, errp);
+        if (!info) {
+            qapi_free_BlockInfoList(list);
+            return NULL;
+        }
+        QAPI_LIST_APPEND(tail, info);
+    }
+    for (BlockExportInfoList *e = exports; e; e = e->next) {
+        BlockExport *exp = blk_exp_find(e->value->id);
+        BlockInfo *info;
+
+        if (!exp || !exp->blk || !exp->user_owned) {
+            continue;
+        }
+        info = block_info(exp->blk, exp->id, errp);
+        if (!info) {
+            qapi_free_BlockInfoList(list);
+            return NULL;
         }
         QAPI_LIST_APPEND(tail, info);
     }

@@ -8,6 +8,7 @@
 #include "util/error.h"
 #include "util/cutils.h"
 #include "util/qdict.h"
+#include "qom/object.h"
 #include <netdb.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -20,6 +21,7 @@ typedef enum {
 } ChardevKind;
 
 struct Chardev {
+    Object parent_obj;      /* /chardevs/<id> */
     char *id;
     ChardevKind kind;
     bool server;
@@ -235,14 +237,27 @@ static int socket_open(Chardev *chr, json_t *opts, Error **errp)
         !opt_bool(opts, "wait", true, &wait, errp)) {
         return -EINVAL;
     }
-    if (!path && !host && !port) {
-        /* QEMU falls back to an inherited file descriptor. */
-        error_setg(errp, "Unable to parse FD number %s", fdstr ? fdstr : "");
-        return -EINVAL;
-    }
     chr->server = server;
+    if (!path && !host && !port) {
+        /* An inherited socket: listening if server=on, else connected. */
+        int64_t n;
 
-    if (path) {
+        if (!fdstr || qemu_strtoi64(fdstr, NULL, 10, &n) < 0 || n < 0 ||
+            n > INT_MAX || fcntl(n, F_GETFD) < 0) {
+            error_setg(errp, "Unable to parse FD number %s",
+                       fdstr ? fdstr : "");
+            return -EINVAL;
+        }
+        fd = n;
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        if (!server) {
+            set_nonblock(fd);
+            chr->fd = fd;
+            chr->out_fd = fd;
+            return 0;
+        }
+        /* A passed listening socket: wait for a client below if asked. */
+    } else if (path) {
         struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
         if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -331,9 +346,17 @@ static int socket_open(Chardev *chr, json_t *opts, Error **errp)
             /* Like QEMU: block until the first client is there. */
             int cfd;
 
-            if (path) {
+            if (path || fdstr) {
+                struct sockaddr_un sun;
+                socklen_t len = sizeof(sun);
+
+                if (!path && getsockname(fd, (struct sockaddr *)&sun,
+                                         &len) == 0 &&
+                    sun.sun_family == AF_UNIX) {
+                    path = sun.sun_path;
+                }
                 info_report("QEMU waiting for connection on: "
-                            "disconnected:unix:%s,server=on", path);
+                            "disconnected:unix:%s,server=on", path ? path : "");
             } else {
                 info_report("QEMU waiting for connection on: "
                             "disconnected:tcp:%s:%s,server=on",
@@ -356,6 +379,124 @@ static int socket_open(Chardev *chr, json_t *opts, Error **errp)
     }
     return 0;
 }
+
+static void chardev_instance_init(Object *obj)
+{
+    Chardev *chr = (Chardev *)obj;
+
+    chr->listen_fd = -1;
+    chr->fd = -1;
+    chr->out_fd = -1;
+    chr->outbuf = g_byte_array_new();
+}
+
+/* Close the connection and the listening socket; remove our socket file. */
+static void chardev_finalize(Object *obj)
+{
+    Chardev *chr = (Chardev *)obj;
+
+    /* Best effort to deliver what is queued (e.g. the last reply). */
+    if (chr->fd >= 0 && chr->outbuf->len) {
+        int flags = fcntl(chr->out_fd, F_GETFL);
+
+        fcntl(chr->out_fd, F_SETFL, flags & ~O_NONBLOCK);
+        if (write(chr->out_fd, chr->outbuf->data, chr->outbuf->len) < 0) {
+            /* the client is gone; nothing else to do */
+        }
+    }
+    if (chr->fd >= 0) {
+        aio_set_fd_handler(qemu_get_aio_context(), chr->fd, NULL, NULL,
+                           NULL);
+        if (chr->kind == CHR_SOCKET) {
+            close(chr->fd);
+        }
+    }
+    if (chr->out_fd >= 0 && chr->out_fd != chr->fd) {
+        aio_set_fd_handler(qemu_get_aio_context(), chr->out_fd, NULL,
+                           NULL, NULL);
+    }
+    if (chr->listen_fd >= 0) {
+        aio_set_fd_handler(qemu_get_aio_context(), chr->listen_fd, NULL,
+                           NULL, NULL);
+        close(chr->listen_fd);
+    }
+    if (chr->unix_path) {
+        unlink(chr->unix_path);
+    }
+    g_free(chr->unix_path);
+    g_byte_array_free(chr->outbuf, true);
+    g_free(chr->id);
+}
+
+static json_t *chardev_get_connected(Object *obj, const ObjectProperty *prop,
+                                     Error **errp)
+{
+    return json_boolean(((Chardev *)obj)->fd >= 0);
+}
+
+/* The socket's address as QEMU's SocketAddress (the bound port for 0). */
+static json_t *chardev_get_addr(Object *obj, const ObjectProperty *prop,
+                                Error **errp)
+{
+    Chardev *chr = (Chardev *)obj;
+    int fd = chr->listen_fd >= 0 ? chr->listen_fd : chr->fd;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+    json_t *addr;
+
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+        error_setg_errno(errp, errno ? errno : ENOTCONN,
+                         "getsockname failed");
+        return NULL;
+    }
+    addr = json_object();
+    if (ss.ss_family == AF_UNIX) {
+        struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+
+        json_object_set_new(addr, "type", json_string("unix"));
+        json_object_set_new(addr, "path", json_string(sun->sun_path));
+        return addr;
+    }
+    if (getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port,
+                    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV)) {
+        json_decref(addr);
+        error_setg(errp, "Cannot format socket address");
+        return NULL;
+    }
+    json_object_set_new(addr, "type", json_string("inet"));
+    json_object_set_new(addr, "host", json_string(host));
+    json_object_set_new(addr, "port", json_string(port));
+    json_object_set_new(addr, ss.ss_family == AF_INET6 ? "ipv6" : "ipv4",
+                        json_true());
+    return addr;
+}
+
+static const ObjectProperty chardev_socket_properties[] = {
+    { .name = "connected", .type = "bool", .get = chardev_get_connected },
+    { .name = "addr", .type = "SocketAddress", .get = chardev_get_addr },
+    { NULL },
+};
+
+static const ObjectProperty chardev_stdio_properties[] = {
+    { NULL },
+};
+
+static const ObjectTypeInfo chardev_socket_type = {
+    .name = "chardev-socket",
+    .instance_size = sizeof(Chardev),
+    .instance_init = chardev_instance_init,
+    .finalize = chardev_finalize,
+    .properties = chardev_socket_properties,
+};
+
+static const ObjectTypeInfo chardev_stdio_type = {
+    .name = "chardev-stdio",
+    .instance_size = sizeof(Chardev),
+    .instance_init = chardev_instance_init,
+    .finalize = chardev_finalize,
+    .properties = chardev_stdio_properties,
+};
 
 Chardev *chardev_new_from_keyval(json_t *opts, Error **errp)
 {
@@ -390,6 +531,10 @@ Chardev *chardev_new_from_keyval(json_t *opts, Error **errp)
                    "(type 'container')", id);
         return NULL;
     }
+    if (strcmp(backend, "socket") && strcmp(backend, "stdio")) {
+        error_setg(errp, "'%s' is not a valid char driver name", backend);
+        return NULL;
+    }
     json_object_foreach(opts, key, val) {
         bool ok = false;
 
@@ -402,85 +547,46 @@ Chardev *chardev_new_from_keyval(json_t *opts, Error **errp)
         }
     }
 
-    chr = g_new0(Chardev, 1);
+    chr = (Chardev *)object_new_with_type(strcmp(backend, "socket")
+                                          ? &chardev_stdio_type
+                                          : &chardev_socket_type);
     chr->id = g_strdup(id);
-    chr->listen_fd = -1;
-    chr->fd = -1;
-    chr->out_fd = -1;
-    chr->outbuf = g_byte_array_new();
-
     if (!strcmp(backend, "socket")) {
         chr->kind = CHR_SOCKET;
         if (socket_open(chr, opts, errp) < 0) {
-            goto fail;
+            object_unref((Object *)chr);
+            return NULL;
         }
-    } else if (!strcmp(backend, "stdio")) {
+    } else {
         chr->kind = CHR_STDIO;
         chr->fd = STDIN_FILENO;
         chr->out_fd = STDOUT_FILENO;
         set_nonblock(STDIN_FILENO);
-    } else {
-        error_setg(errp, "'%s' is not a valid char driver name", backend);
-        goto fail;
     }
+    if (!object_property_try_add_child(object_get_container("chardevs"), id,
+                                       (Object *)chr, errp)) {
+        object_unref((Object *)chr);
+        return NULL;
+    }
+    object_unref((Object *)chr);      /* the tree holds it now */
     if (!chardevs) {
         chardevs = g_hash_table_new(g_str_hash, g_str_equal);
     }
     g_hash_table_insert(chardevs, chr->id, chr);
     return chr;
-
-fail:
-    g_byte_array_free(chr->outbuf, true);
-    g_free(chr->id);
-    g_free(chr);
-    return NULL;
 }
 
 void chardev_cleanup_all(void)
 {
-    GHashTableIter it;
-    gpointer key, value;
+    g_autoptr(GList) all = NULL;
 
     if (!chardevs) {
         return;
     }
-    g_hash_table_iter_init(&it, chardevs);
-    while (g_hash_table_iter_next(&it, &key, &value)) {
-        Chardev *chr = value;
-
-        /* Best effort to deliver what is queued (e.g. the last reply). */
-        if (chr->fd >= 0 && chr->outbuf->len) {
-            int flags = fcntl(chr->out_fd, F_GETFL);
-
-            fcntl(chr->out_fd, F_SETFL, flags & ~O_NONBLOCK);
-            if (write(chr->out_fd, chr->outbuf->data, chr->outbuf->len) < 0) {
-                /* the client is gone; nothing else to do */
-            }
-        }
-        if (chr->fd >= 0) {
-            aio_set_fd_handler(qemu_get_aio_context(), chr->fd, NULL, NULL,
-                               NULL);
-            if (chr->kind == CHR_SOCKET) {
-                close(chr->fd);
-            }
-        }
-        if (chr->out_fd >= 0 && chr->out_fd != chr->fd) {
-            aio_set_fd_handler(qemu_get_aio_context(), chr->out_fd, NULL,
-                               NULL, NULL);
-        }
-        if (chr->listen_fd >= 0) {
-            aio_set_fd_handler(qemu_get_aio_context(), chr->listen_fd, NULL,
-                               NULL, NULL);
-            close(chr->listen_fd);
-        }
-        if (chr->unix_path) {
-            unlink(chr->unix_path);
-        }
-        g_free(chr->unix_path);
-        g_byte_array_free(chr->outbuf, true);
-        g_free(chr->id);
-        g_free(chr);
-    }
+    all = g_hash_table_get_values(chardevs);
     g_hash_table_destroy(chardevs);
     chardevs = NULL;
+    for (GList *l = all; l; l = l->next) {
+        object_unparent((Object *)l->data);
+    }
 }

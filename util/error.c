@@ -105,7 +105,7 @@ void info_report(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    emit_line(NULL, fmt, ap);
+    emit_line("info: ", fmt, ap);
     va_end(ap);
 }
 

@@ -565,11 +565,13 @@ class QSDProcess:
 
     _count = 0
 
-    def __init__(self, args=(), binary=None, name=None):
+    def __init__(self, args=(), binary=None, name=None, wrapper=()):
         QSDProcess._count += 1
         self.name = name or 'qsd%d' % QSDProcess._count
         self.binary = binary or QSD
         self.args = list(args)
+        # A command the daemon runs under, such as ['valgrind', ...].
+        self.wrapper = list(wrapper)
         self.sock_path = os.path.join(SOCK_DIR, self.name + '-qmp.sock')
         self.log_path = os.path.join(TEST_DIR, self.name + '.log')
         self.proc = None
@@ -578,7 +580,7 @@ class QSDProcess:
     def start(self, timeout=60.0):
         if os.path.exists(self.sock_path):
             os.remove(self.sock_path)
-        argv = [self.binary,
+        argv = self.wrapper + [self.binary,
                 '--chardev', 'socket,id=m,path=%s,server=on,wait=off'
                 % self.sock_path,
                 '--monitor', 'chardev=m'] + self.args

@@ -17,6 +17,7 @@
 #include "qapi/qapi-events.h"
 #include "qapi/qapi-visit.h"
 #include "qapi/qobject-input-visitor.h"
+#include "qom/object.h"
 #include "util/keyval.h"
 #include "util/qdict.h"
 #include <getopt.h>
@@ -196,21 +197,6 @@ static void add_monitor(const char *optarg)
     check(err);
 }
 
-static void add_object(const char *optarg)
-{
-    Error *err = NULL;
-    ObjectOptions *options = NULL;
-    Visitor *v = qobject_input_visitor_new_str(optarg, "qom-type", &err);
-
-    check(err);
-    visit_type_ObjectOptions(v, NULL, &options, &err);
-    visit_free(v);
-    check(err);
-    qmp_object_add(options, &err);
-    qapi_free_ObjectOptions(options);
-    check(err);
-}
-
 static void start_nbd_server(const char *optarg)
 {
     Error *err = NULL;
@@ -250,8 +236,8 @@ static void process_options(int argc, char **argv, bool first_pass)
             const char *word = argv[optind - 1];
 
             loc = word == optarg
-                  ? g_strdup_printf("%s %s: ", argv[optind - 2], optarg)
-                  : g_strdup_printf("%s: ", word);
+                  ? g_strdup_printf("%s %s", argv[optind - 2], optarg)
+                  : g_strdup(word);
             error_set_location(loc);
         }
         switch (c) {
@@ -285,13 +271,13 @@ static void process_options(int argc, char **argv, bool first_pass)
             start_nbd_server(optarg);
             break;
         case OPTION_OBJECT:
-            add_object(optarg);
+            user_creatable_process_cmdline(optarg);
             break;
         case OPTION_PIDFILE:
             pid_file = optarg;
             break;
         case 1:
-            error_set_location(NULL);
+            error_set_location(argv[optind - 1]);
             error_report("Unexpected argument");
             exit(EXIT_FAILURE);
         default:
@@ -312,13 +298,13 @@ static bool write_pid_file(const char *path, Error **errp)
     int fd;
 
     for (;;) {
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         if (fd < 0) {
-            error_setg_errno(errp, errno, "Cannot open pid file");
+            error_setg_errno(errp, errno, "Could not create '%s'", path);
             return false;
         }
         if (fstat(fd, &a) < 0) {
-            error_setg_errno(errp, errno, "Cannot stat pid file");
+            error_setg_errno(errp, errno, "Cannot stat file");
             goto fail;
         }
         if (lockf(fd, F_TLOCK, 0) < 0) {
@@ -487,6 +473,7 @@ int main(int argc, char **argv)
         Error *err = NULL;
 
         if (!write_pid_file(pid_file, &err)) {
+            error_prepend(&err, "cannot create PID file: ");
             startup_failed(err);
         }
     }
@@ -505,6 +492,7 @@ int main(int argc, char **argv)
     job_cancel_sync_all();
     blockdev_close_all();
     monitor_cleanup();
+    user_creatable_cleanup();
     aio_set_fd_handler(qemu_get_aio_context(), signal_fd, NULL, NULL, NULL);
     close(signal_fd);
     remove_pid_file();

@@ -370,6 +370,7 @@ static int update_node_perms(BlockDriverState *bs, PermUpdate *u,
     BdrvChild *c;
     uint64_t perm, shared;
 
+    /* Every parent edge inside the update is final by now. */
     if (!parents_compatible(bs, errp)) {
         return -EPERM;
     }
@@ -393,7 +394,6 @@ static int update_node_perms(BlockDriverState *bs, PermUpdate *u,
     QLIST_FOREACH(c, &bs->children, next) {
         uint64_t nperm = 0, nshared = BLK_PERM_ALL;
         SavedEdge saved = { c, c->perm, c->shared_perm };
-        int ret;
 
         if (bs->drv && bs->drv->bdrv_child_perm) {
             bs->drv->bdrv_child_perm(bs, c, c->role, perm, shared, &nperm,
@@ -408,12 +408,26 @@ static int update_node_perms(BlockDriverState *bs, PermUpdate *u,
         g_array_append_val(u->saved, saved);
         c->perm = nperm;
         c->shared_perm = nshared;
-        ret = update_node_perms(c->bs, u, errp);
-        if (ret < 0) {
-            return ret;
-        }
     }
     return 0;
+}
+
+/*
+ * The nodes at and below @bs in post-order: reversed, every node comes
+ * after all of its parents that are below @bs.
+ */
+static void collect_subtree(BlockDriverState *bs, GHashTable *seen,
+                            GPtrArray *post)
+{
+    BdrvChild *c;
+
+    if (!g_hash_table_add(seen, bs)) {
+        return;
+    }
+    QLIST_FOREACH(c, &bs->children, next) {
+        collect_subtree(c->bs, seen, post);
+    }
+    g_ptr_array_add(post, bs);
 }
 
 int bdrv_refresh_perms(BlockDriverState *bs, Error **errp)
@@ -422,7 +436,19 @@ int bdrv_refresh_perms(BlockDriverState *bs, Error **errp)
         .saved = g_array_new(false, false, sizeof(SavedEdge)),
         .checked = g_ptr_array_new(),
     };
-    int ret = update_node_perms(bs, &u, errp);
+    g_autoptr(GHashTable) seen = g_hash_table_new(NULL, NULL);
+    g_autoptr(GPtrArray) post = g_ptr_array_new();
+    int ret = 0;
+
+    /*
+     * Parents before children, each node once: a node reached by two
+     * paths (a filter's child that is also a backing node below it) is
+     * checked against the new permissions of all its parents.
+     */
+    collect_subtree(bs, seen, post);
+    for (guint i = post->len; i-- > 0 && ret == 0;) {
+        ret = update_node_perms(post->pdata[i], &u, errp);
+    }
 
     for (guint i = 0; i < u.checked->len; i++) {
         BlockDriverState *p = g_ptr_array_index(u.checked, i);
@@ -1063,9 +1089,37 @@ static void bdrv_move_edge(BdrvChild *c, BlockDriverState *to)
 }
 
 /*
- * Make every user of @from use @to instead, except @to itself (a filter
- * being inserted above @from keeps @from as its child) and the edges
- * that stay at their node (jobs).
+ * Whether edge @c is somewhere below @to: pointing it at @to would make
+ * a loop (a filter inserted above a node keeps that node as its child; a
+ * backup target whose backing file is the source keeps it).
+ */
+static bool edge_below(BdrvChild *c, BlockDriverState *to)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new(NULL, NULL);
+    g_autoptr(GQueue) queue = g_queue_new();
+
+    g_hash_table_add(seen, to);
+    g_queue_push_tail(queue, to);
+    while (!g_queue_is_empty(queue)) {
+        BlockDriverState *v = g_queue_pop_head(queue);
+        BdrvChild *c2;
+
+        QLIST_FOREACH(c2, &v->children, next) {
+            if (c2 == c) {
+                return true;
+            }
+            if (!g_hash_table_contains(seen, c2->bs)) {
+                g_hash_table_add(seen, c2->bs);
+                g_queue_push_tail(queue, c2->bs);
+            }
+        }
+    }
+    return false;
+}
+
+/*
+ * Make every user of @from use @to instead, except those below @to (see
+ * edge_below) and the edges that stay at their node (jobs).
  */
 int bdrv_replace_node(BlockDriverState *from, BlockDriverState *to,
                       Error **errp)
@@ -1075,8 +1129,7 @@ int bdrv_replace_node(BlockDriverState *from, BlockDriverState *to,
     guint i;
 
     QLIST_FOREACH(c, &from->parents, next_parent) {
-        if ((c->klass->parent_is_bds && c->opaque == to) ||
-            c->klass->stay_at_node) {
+        if (c->klass->stay_at_node || edge_below(c, to)) {
             continue;
         }
         if (c->frozen) {

@@ -35,6 +35,7 @@ bench: build
 	tests/bench/io-bench.sh $(BUILD)
 	tests/bench/convert-bench.sh $(BUILD)
 	tests/bench/throttle-bench.sh $(BUILD)
+	tests/bench/daemon-bench.sh $(BUILD)
 
 install: build
 	meson install -C $(BUILD)

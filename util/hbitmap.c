@@ -65,6 +65,24 @@ static inline uint64_t bit_range_mask(unsigned lo, unsigned hi)
     return (~UINT64_C(0) << lo) & (~UINT64_C(0) >> (WORD_BITS - 1 - hi));
 }
 
+/*
+ * Set bits in @x.  Without the popcnt instruction in the baseline ISA the
+ * compiler's builtin is a libgcc call; the SWAR sum inlines into the loops
+ * that load, merge and count whole bitmaps.
+ */
+static inline unsigned popcount64(uint64_t x)
+{
+#ifdef __POPCNT__
+    return __builtin_popcountll(x);
+#else
+    x -= (x >> 1) & UINT64_C(0x5555555555555555);
+    x = (x & UINT64_C(0x3333333333333333)) +
+        ((x >> 2) & UINT64_C(0x3333333333333333));
+    x = (x + (x >> 4)) & UINT64_C(0x0f0f0f0f0f0f0f0f);
+    return (x * UINT64_C(0x0101010101010101)) >> 56;
+#endif
+}
+
 /* Set bits first..last of @words; returns how many were clear before. */
 static uint64_t words_set(uint64_t *words, uint64_t first, uint64_t last)
 {
@@ -75,7 +93,7 @@ static uint64_t words_set(uint64_t *words, uint64_t first, uint64_t last)
         uint64_t mask = bit_range_mask(w == w0 ? first & 63 : 0,
                                        w == w1 ? last & 63 : 63);
 
-        added += __builtin_popcountll(mask & ~words[w]);
+        added += popcount64(mask & ~words[w]);
         words[w] |= mask;
     }
     return added;
@@ -91,27 +109,32 @@ static uint64_t words_clear(uint64_t *words, uint64_t first, uint64_t last)
         uint64_t mask = bit_range_mask(w == w0 ? first & 63 : 0,
                                        w == w1 ? last & 63 : 63);
 
-        removed += __builtin_popcountll(mask & words[w]);
+        removed += popcount64(mask & words[w]);
         words[w] &= ~mask;
     }
     return removed;
 }
 
-/* Recompute the summary bits of leaf words w0..w1 at every level. */
+/*
+ * Recompute the summary bits of leaf words w0..w1 at every level, one
+ * parent word (64 children) at a time.
+ */
 static void refresh_summary(HBitmap *hb, uint64_t w0, uint64_t w1)
 {
     for (int k = 0; k + 1 < hb->nlevels; k++) {
         const uint64_t *child = hb->levels[k];
         uint64_t *parent = hb->levels[k + 1];
 
-        for (uint64_t w = w0; w <= w1; w++) {
-            uint64_t bit = UINT64_C(1) << (w & 63);
+        for (uint64_t p = w0 >> WORD_SHIFT; p <= w1 >> WORD_SHIFT; p++) {
+            uint64_t lo = MAX(w0, p << WORD_SHIFT);
+            uint64_t hi = MIN(w1, (p << WORD_SHIFT) + WORD_BITS - 1);
+            uint64_t bits = 0;
 
-            if (child[w]) {
-                parent[w >> WORD_SHIFT] |= bit;
-            } else {
-                parent[w >> WORD_SHIFT] &= ~bit;
+            for (uint64_t w = lo; w <= hi; w++) {
+                bits |= (uint64_t)(child[w] != 0) << (w & 63);
             }
+            parent[p] = (parent[p] & ~bit_range_mask(lo & 63, hi & 63)) |
+                        bits;
         }
         w0 >>= WORD_SHIFT;
         w1 >>= WORD_SHIFT;
@@ -126,7 +149,7 @@ static void rebuild(HBitmap *hb)
     }
     hb->count = 0;
     for (uint64_t w = 0; w < hb->nwords[0]; w++) {
-        hb->count += __builtin_popcountll(hb->levels[0][w]);
+        hb->count += popcount64(hb->levels[0][w]);
     }
     refresh_summary(hb, 0, hb->nwords[0] - 1);
 }
@@ -213,19 +236,55 @@ static bool item_range_to_bits(const HBitmap *hb, uint64_t start,
     return true;
 }
 
+/* Set bits first..last of @words; returns whether any was clear before. */
+static bool words_mark(uint64_t *words, uint64_t first, uint64_t last)
+{
+    uint64_t w0 = first >> WORD_SHIFT, w1 = last >> WORD_SHIFT;
+    uint64_t fresh = 0;
+
+    for (uint64_t w = w0; w <= w1; w++) {
+        uint64_t mask = bit_range_mask(w == w0 ? first & 63 : 0,
+                                       w == w1 ? last & 63 : 63);
+
+        fresh |= mask & ~words[w];
+        words[w] |= mask;
+    }
+    return fresh != 0;
+}
+
 void hbitmap_set(HBitmap *hb, uint64_t start, uint64_t count)
 {
-    uint64_t first, last;
+    uint64_t first, last, added;
 
     if (!item_range_to_bits(hb, start, count, &first, &last)) {
         return;
     }
-    hb->count += words_set(hb->levels[0], first, last);
-    /* Every word in the range is non-zero now, and so are its ancestors. */
+    if (first == last) {
+        /* One granule: the usual write; no need to count bits. */
+        uint64_t *word = &hb->levels[0][first >> WORD_SHIFT];
+        uint64_t bit = UINT64_C(1) << (first & 63);
+
+        added = !(*word & bit);
+        *word |= bit;
+    } else {
+        added = words_set(hb->levels[0], first, last);
+    }
+    hb->count += added;
+    if (!added) {
+        return;
+    }
+    /*
+     * Every word in the range is non-zero now, and so are its ancestors.
+     * Where a level already had all its bits for the range, so do the
+     * levels above (they summarise it): most writes stop early, which
+     * matters because every guest write marks every enabled bitmap.
+     */
     for (int k = 1; k < hb->nlevels; k++) {
         first >>= WORD_SHIFT;
         last >>= WORD_SHIFT;
-        words_set(hb->levels[k], first, last);
+        if (!words_mark(hb->levels[k], first, last)) {
+            break;
+        }
     }
 }
 
@@ -295,7 +354,7 @@ uint64_t hbitmap_count_between(const HBitmap *hb, uint64_t start,
         uint64_t mask = bit_range_mask(w == w0 ? first & 63 : 0,
                                        w == w1 ? last & 63 : 63);
 
-        n += __builtin_popcountll(hb->levels[0][w] & mask);
+        n += popcount64(hb->levels[0][w] & mask);
     }
     return n << hb->granularity;
 }
@@ -488,32 +547,76 @@ static void merge_sparse(HBitmap *dst, const HBitmap *src)
     }
 }
 
+/* Make @dst, of the same size in bits as @src, a copy of its bits. */
+static void copy_words(HBitmap *dst, const HBitmap *src)
+{
+    for (int k = 0; k < src->nlevels; k++) {
+        memcpy(dst->levels[k], src->levels[k],
+               src->nwords[k] * sizeof(uint64_t));
+    }
+    dst->count = src->count;
+    dst->pad = src->pad;
+}
+
+/*
+ * @dst |= @src, word by word, for bitmaps of the same size in bits.  The
+ * summary levels of the union are the unions of the summaries, and only
+ * the leaf words @src has bits in (its first summary level lists them)
+ * need touching, so a sparse source costs little however large the
+ * bitmaps are.  Padding bits merge too, as QEMU's word merge does.
+ */
+static void merge_words(HBitmap *dst, const HBitmap *src)
+{
+    const uint64_t *s0 = src->levels[0];
+    uint64_t *d0 = dst->levels[0];
+
+    for (uint64_t i = 0; i < (src->nlevels > 1 ? src->nwords[1] : 1); i++) {
+        uint64_t todo = src->nlevels > 1 ? src->levels[1][i]
+                                         : (src->nwords[0] ? 1 : 0);
+
+        while (todo) {
+            uint64_t w = i * WORD_BITS + ctz64(todo);
+
+            dst->count += popcount64(s0[w] & ~d0[w]);
+            d0[w] |= s0[w];
+            todo &= todo - 1;
+        }
+    }
+    for (int k = 1; k < dst->nlevels; k++) {
+        for (uint64_t w = 0; w < dst->nwords[k]; w++) {
+            dst->levels[k][w] |= src->levels[k][w];
+        }
+    }
+    dst->pad |= src->pad;
+}
+
 bool hbitmap_merge(const HBitmap *a, const HBitmap *b, HBitmap *result)
 {
     if (!hbitmap_can_merge(a, b) || !hbitmap_can_merge(a, result)) {
         return false;
     }
-    if (result == a) {
-        merge_sparse(result, b);
+    if (a->size == b->size && a->size == result->size) {
+        /* As QEMU: bitmaps with as many bits merge word by word. */
+        if (result == b) {
+            merge_words(result, a);
+        } else {
+            if (result != a) {
+                copy_words(result, a);
+            }
+            merge_words(result, b);
+        }
         return true;
     }
-    if (result == b) {
-        merge_sparse(result, a);
-        return true;
-    }
-    if (a->granularity != b->granularity ||
-        a->granularity != result->granularity) {
+    /* Different granularities: granule by granule, extent by extent. */
+    if (result != a && result != b) {
         hbitmap_reset_all(result);
+    }
+    if (result != a) {
         merge_sparse(result, a);
+    }
+    if (result != b) {
         merge_sparse(result, b);
-        return true;
     }
-    /* Same layout: whole words, padding bits included (as QEMU). */
-    for (uint64_t w = 0; w < a->nwords[0]; w++) {
-        result->levels[0][w] = a->levels[0][w] | b->levels[0][w];
-    }
-    result->pad = a->pad | b->pad;
-    rebuild(result);
     return true;
 }
 
@@ -577,9 +680,11 @@ static void load_word(HBitmap *hb, uint64_t w, uint64_t word)
         hb->pad = word & ~mask;
         word &= mask;
     }
-    hb->count -= __builtin_popcountll(hb->levels[0][w]);
-    hb->count += __builtin_popcountll(word);
-    hb->levels[0][w] = word;
+    if (hb->levels[0][w] != word) {
+        hb->count += popcount64(word);
+        hb->count -= popcount64(hb->levels[0][w]);
+        hb->levels[0][w] = word;
+    }
 }
 
 /* @buf NULL: every word becomes @fill. */

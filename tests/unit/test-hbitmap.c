@@ -99,6 +99,26 @@ static void assert_same(HBitmap *hb, Model *m)
     }
 }
 
+/*
+ * Walk every dirty and clean run with the searches, which trust the
+ * summary levels: a summary bit missing or left over shows up here.
+ */
+static void assert_searches(HBitmap *hb, Model *m)
+{
+    int64_t pos = 0;
+    bool dirty = false;
+
+    while (pos >= 0 && (uint64_t)pos < m->size) {
+        int64_t got = dirty ? hbitmap_next_zero(hb, pos, INT64_MAX)
+                            : hbitmap_next_dirty(hb, pos, INT64_MAX);
+        int64_t want = model_next(m, pos, INT64_MAX, !dirty);
+
+        g_assert_cmpint(got, ==, want);
+        pos = got;
+        dirty = !dirty;
+    }
+}
+
 /* ---- tests ---- */
 
 static void test_empty_and_tiny(void)
@@ -293,6 +313,67 @@ static void test_huge(void)
     hbitmap_truncate(hb, 1 * TiB);
     g_assert_cmpuint(hbitmap_count(hb), ==, 0);
     hbitmap_free(hb);
+}
+
+/*
+ * Merges of bitmaps with as many bits, against the model: into the first
+ * operand, into the second, into a third bitmap that had bits of its own;
+ * sparse and dense, so that both the summary walk over the source and the
+ * summary union are exercised.
+ */
+static void test_merge_random(void)
+{
+    GRand *rng = g_rand_new_with_seed(4096);
+
+    for (int round = 0; round < 60; round++) {
+        uint64_t size = g_rand_int_range(rng, 1, 3 * 262144 + 100);
+        int gran = g_rand_int_range(rng, 0, 4);
+        int dense = round % 3;
+        HBitmap *hb[3];
+        Model *m[3], *want = model_new(size, gran);
+
+        for (int i = 0; i < 3; i++) {
+            int ops = dense ? g_rand_int_range(rng, 50, 400)
+                            : g_rand_int_range(rng, 0, 6);
+
+            hb[i] = hbitmap_alloc(size, gran);
+            m[i] = model_new(size, gran);
+            for (int j = 0; j < ops; j++) {
+                uint64_t start = g_rand_int_range(rng, 0, size);
+                uint64_t count = g_rand_int_range(rng, 1, dense == 2 ? 9000
+                                                                     : 70);
+
+                hbitmap_set(hb[i], start, count);
+                model_fill(m[i], start, count, 1);
+            }
+        }
+        for (uint64_t k = 0; k < want->bits; k++) {
+            want->b[k] = m[0]->b[k] | m[1]->b[k];
+        }
+        switch (round % 3) {
+        case 0:
+            g_assert_true(hbitmap_merge(hb[0], hb[1], hb[0]));
+            assert_same(hb[0], want);
+            assert_searches(hb[0], want);
+            break;
+        case 1:
+            g_assert_true(hbitmap_merge(hb[0], hb[1], hb[1]));
+            assert_same(hb[1], want);
+            assert_searches(hb[1], want);
+            break;
+        default:
+            g_assert_true(hbitmap_merge(hb[0], hb[1], hb[2]));
+            assert_same(hb[2], want);
+            assert_searches(hb[2], want);
+            break;
+        }
+        for (int i = 0; i < 3; i++) {
+            hbitmap_free(hb[i]);
+            model_free(m[i]);
+        }
+        model_free(want);
+    }
+    g_rand_free(rng);
 }
 
 /* Merge is OR of items, whatever the granularities. */
@@ -613,6 +694,7 @@ int main(int argc, char **argv)
     g_test_add_func("/hbitmap/random-model", test_random_model);
     g_test_add_func("/hbitmap/huge", test_huge);
     g_test_add_func("/hbitmap/merge", test_merge);
+    g_test_add_func("/hbitmap/merge-random", test_merge_random);
     g_test_add_func("/hbitmap/copy", test_copy);
     g_test_add_func("/hbitmap/truncate", test_truncate);
     g_test_add_func("/hbitmap/serialization", test_serialization);

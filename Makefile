@@ -36,6 +36,7 @@ bench: build
 	tests/bench/convert-bench.sh $(BUILD)
 	tests/bench/throttle-bench.sh $(BUILD)
 	tests/bench/daemon-bench.sh $(BUILD)
+	tests/bench/bitmap-bench.sh $(BUILD)
 
 install: build
 	meson install -C $(BUILD)

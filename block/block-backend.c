@@ -84,6 +84,18 @@ static const BdrvChildClass child_root = {
     .drained_poll = blk_root_drained_poll,
 };
 
+bool bdrv_has_blk(BlockDriverState *bs)
+{
+    BdrvChild *c;
+
+    QLIST_FOREACH(c, &bs->parents, next_parent) {
+        if (c->klass == &child_root) {
+            return true;
+        }
+    }
+    return false;
+}
+
 BlockBackend *blk_new(AioContext *ctx, uint64_t perm, uint64_t shared_perm)
 {
     BlockBackend *blk = g_new0(BlockBackend, 1);

@@ -70,19 +70,6 @@ void qmp_blockdev_add(BlockdevOptions *options, Error **errp)
     blockdev_add(options, errp);
 }
 
-/* Whether a BlockBackend (an export, a job's backend...) uses @bs. */
-static bool node_has_backend(BlockDriverState *bs)
-{
-    BdrvChild *c;
-
-    QLIST_FOREACH(c, &bs->parents, next_parent) {
-        if (!c->klass->parent_is_bds) {
-            return true;
-        }
-    }
-    return false;
-}
-
 void qmp_blockdev_del(const char *node_name, Error **errp)
 {
     BlockDriverState *bs = bdrv_find_node(node_name);
@@ -92,7 +79,8 @@ void qmp_blockdev_del(const char *node_name, Error **errp)
                    node_name);
         return;
     }
-    if (node_has_backend(bs)) {
+    /* A job's edges do not count: its op blocker answers below. */
+    if (bdrv_has_blk(bs)) {
         error_setg(errp, "Node %s is in use", node_name);
         return;
     }

@@ -31,6 +31,8 @@ bool blk_set_name(BlockBackend *blk, const char *name, Error **errp);
 BlockBackend *blk_by_name(const char *name);
 BlockBackend *blk_next(BlockBackend *blk);
 BlockBackend *blk_by_root_bs(BlockDriverState *bs);
+/* Whether a BlockBackend (an export, a tool) uses @bs; jobs do not count. */
+bool bdrv_has_blk(BlockDriverState *bs);
 AioContext *blk_get_aio_context(BlockBackend *blk);
 
 void blk_set_allow_write_beyond_eof(BlockBackend *blk, bool allow);

@@ -121,8 +121,9 @@ static int coroutine_fn backup_loop(BackupBlockJob *job)
         if (!block_copy_call_finished(s)) {
             /* Cancelled: stop the copy and wait for its last requests. */
             assert(job_is_cancelled(&job->common.job));
+            /* job_yield() would return at once for a cancelled job. */
             block_copy_call_cancel(s);
-            job_enter(&job->common.job);
+            job->wait = true;
             qemu_coroutine_yield();
             assert(block_copy_call_finished(s));
             ret = 0;

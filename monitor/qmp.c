@@ -37,6 +37,8 @@ static QmpCommandList qmp_commands;
 static QmpCommandList qmp_cap_negotiation_commands;
 static MonitorQMP *cur_mon;
 static bool exit_requested;
+/* See monitor_hold_requests(). */
+static bool requests_held;
 
 void monitor_request_exit(void)
 {
@@ -180,7 +182,7 @@ static void monitor_dispatch_bh(void *opaque)
     MonitorQMP *mon = opaque;
     QmpRequest *r;
 
-    if (mon->busy) {
+    if (mon->busy || requests_held) {
         return;
     }
     r = g_queue_pop_head(&mon->requests);
@@ -263,6 +265,20 @@ static void monitor_event_hook(const char *name, json_t *data)
 static bool monitor_in_command(void)
 {
     return cur_mon != NULL;
+}
+
+void monitor_hold_requests(bool hold)
+{
+    MonitorQMP *mon;
+
+    requests_held = hold;
+    if (!hold) {
+        QLIST_FOREACH(mon, &monitors, next) {
+            if (!g_queue_is_empty(&mon->requests)) {
+                qemu_bh_schedule(mon->dispatch_bh);
+            }
+        }
+    }
 }
 
 void monitor_init_globals(void)

@@ -18,6 +18,14 @@ void monitor_init_globals(void);
 /* --monitor [chardev=]ID[,mode=control][,pretty=on|off] */
 MonitorQMP *monitor_new_from_options(MonitorOptions *opts, Error **errp);
 MonitorQMP *monitor_new(Chardev *chr, bool pretty, Error **errp);
+/*
+ * While held, requests queue up and no command runs.  The daemon holds
+ * them while it works through its command line: its block devices open
+ * with I/O that polls the main loop, and a client that connected early
+ * must not see (or change) a half-opened node.  qemu-storage-daemon
+ * serves no monitor before its main loop runs either.
+ */
+void monitor_hold_requests(bool hold);
 /* Send every queued event and reply, then close all monitors. */
 void monitor_cleanup(void);
 

@@ -462,7 +462,9 @@ int main(int argc, char **argv)
     aio_set_fd_handler(qemu_get_aio_context(), signal_fd, signal_read, NULL,
                        (void *)(intptr_t)signal_fd);
 
+    monitor_hold_requests(true);
     process_options(argc, argv, false);
+    monitor_hold_requests(false);
 
     /*
      * As documented for qemu-storage-daemon: the pid file appears after

@@ -31,6 +31,7 @@ struct Chardev {
     int out_fd;             /* where writes go (stdout for stdio) */
     GByteArray *outbuf;
     bool closing;
+    bool input_ended;       /* stdio: standard input reached its end */
     const ChardevHandlers *h;
     void *opaque;
 };
@@ -73,6 +74,15 @@ static void chr_read_cb(void *opaque)
         return;
     }
     if (n <= 0) {
+        if (chr->kind == CHR_STDIO) {
+            /*
+             * The end of standard input: what was read still runs and
+             * standard output stays open for its replies and for events.
+             */
+            chr->input_ended = true;
+            chr_update_handlers(chr);
+            return;
+        }
         chr_close_client(chr);
         return;
     }
@@ -146,7 +156,8 @@ static void chr_update_handlers(Chardev *chr)
             /* nothing to flush: handled by the caller */
         }
     } else {
-        aio_set_fd_handler(ctx, chr->fd, chr_read_cb, NULL, chr);
+        aio_set_fd_handler(ctx, chr->fd,
+                           chr->input_ended ? NULL : chr_read_cb, NULL, chr);
         if (chr->out_fd >= 0) {
             aio_set_fd_handler(ctx, chr->out_fd, NULL,
                                chr->outbuf->len ? chr_write_cb : NULL, chr);

@@ -28,7 +28,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
 bench=$build/tests/bench/bitmap-bench
-strata=${STRATA_IMG:-$build/tools/img/strata-img}
+strata=${STRATA_IMG:-$build/strata-img}
 qemu=${QEMU_IMG:-qemu-img}
 qemu_io=${QEMU_IO:-qemu-io}
 rounds=${BITMAP_BENCH_ROUNDS:-5}

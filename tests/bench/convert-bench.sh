@@ -9,14 +9,14 @@
 #   tests/bench/convert-bench.sh                 # 2 GiB source, 5 rounds
 #   CONVERT_BENCH_SIZE=8G CONVERT_BENCH_ROUNDS=5 tests/bench/convert-bench.sh
 #
-# Environment: STRATA_IMG (default build/tools/img/strata-img), QEMU_IMG
+# Environment: STRATA_IMG (default build/strata-img), QEMU_IMG
 # (default qemu-img), CONVERT_BENCH_DIR (scratch, default under /var/tmp),
 # CONVERT_BENCH_SIZE, CONVERT_BENCH_ROUNDS, CONVERT_BENCH_ARGS (extra
 # convert options for both tools, e.g. "-W" or "-t none").
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-strata=${STRATA_IMG:-$root/build/tools/img/strata-img}
+strata=${STRATA_IMG:-$root/build/strata-img}
 qemu=${QEMU_IMG:-qemu-img}
 size=${CONVERT_BENCH_SIZE:-2G}
 rounds=${CONVERT_BENCH_ROUNDS:-5}

@@ -16,7 +16,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
-strata=${STRATA_QSD:-$build/tools/storage-daemon/strata-storage-daemon}
+strata=${STRATA_QSD:-$build/strata-storage-daemon}
 qemu=${QEMU_QSD:-qemu-storage-daemon}
 nodes=${DAEMON_BENCH_NODES:-1000}
 starts=${DAEMON_BENCH_STARTS:-21}

@@ -17,7 +17,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-strata=${STRATA_IMG:-$root/build/tools/img/strata-img}
+strata=${STRATA_IMG:-$root/build/strata-img}
 qemu=${QEMU_IMG:-qemu-img}
 count=${IO_BENCH_COUNT:-20000}
 size=${IO_BENCH_SIZE:-1G}

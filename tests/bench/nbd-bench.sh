@@ -20,7 +20,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-strata=${STRATA_NBD:-$root/build/tools/nbd/strata-nbd}
+strata=${STRATA_NBD:-$root/build/strata-nbd}
 qemu=${QEMU_NBD:-qemu-nbd}
 size=${NBD_BENCH_SIZE:-2G}
 rounds=${NBD_BENCH_ROUNDS:-2}

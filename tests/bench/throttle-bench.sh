@@ -19,7 +19,7 @@
 #   tests/bench/throttle-bench.sh [BUILD_DIR]
 #
 # Environment: STRATA_IO, QEMU_IO, STRATA_QSD, QSD (the four programs;
-# defaults BUILD_DIR/strata-io, qemu-io, BUILD_DIR/tools/storage-daemon/
+# defaults BUILD_DIR/strata-io, qemu-io, BUILD_DIR/
 # strata-storage-daemon, qemu-storage-daemon), THROTTLE_BENCH_SECONDS
 # (default 10), THROTTLE_BENCH_DIR (scratch, default under /var/tmp).
 set -euo pipefail
@@ -28,7 +28,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
 strata_io=${STRATA_IO:-$build/strata-io}
 qemu_io=${QEMU_IO:-qemu-io}
-strata_qsd=${STRATA_QSD:-$build/tools/storage-daemon/strata-storage-daemon}
+strata_qsd=${STRATA_QSD:-$build/strata-storage-daemon}
 qemu_qsd=${QSD:-qemu-storage-daemon}
 secs=${THROTTLE_BENCH_SECONDS:-10}
 dir=${THROTTLE_BENCH_DIR:-$(mktemp -d /var/tmp/throttle-bench.XXXXXX)}

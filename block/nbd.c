@@ -66,6 +66,7 @@ typedef struct BDRVNBDState {
     CoQueue reconnect_waiters;
     int64_t reconnect_deadline;
     Coroutine *reconnect_co;
+    NBDChannel *connecting;     /* a reconnection's channel, being set up */
     QemuCoSleep reconnect_sleep;
 } BDRVNBDState;
 
@@ -99,8 +100,11 @@ static NBDChannel *nbd_connect(BDRVNBDState *s, NBDExportInfo *info,
             return NULL;
         }
         ch = nbd_channel_new(fd, s->ctx);
+        /* Closing the node must be able to cut a stalled attempt short. */
+        s->connecting = ch;
         nbd_channel_wait_writable(ch);
         if (socket_connect_finish(fd, s->saddr, errp) < 0) {
+            s->connecting = NULL;
             nbd_channel_free(ch);
             return NULL;
         }
@@ -113,10 +117,12 @@ static NBDChannel *nbd_connect(BDRVNBDState *s, NBDExportInfo *info,
     }
     nbd_info_request(s, info);
     if (nbd_receive_negotiate(ch, info, errp) < 0) {
+        s->connecting = NULL;
         nbd_export_info_clear(info);
         nbd_channel_free(ch);
         return NULL;
     }
+    s->connecting = NULL;
     if (s->x_dirty_bitmap && !info->have_context) {
         /* QEMU's client fails here without saying more. */
         error_setg_errno(errp, EINVAL, "Could not open image");
@@ -1270,6 +1276,9 @@ static void nbd_close(BlockDriverState *bs)
     }
     if (s->ch) {
         nbd_channel_shutdown(s->ch);
+    }
+    if (s->connecting) {
+        nbd_channel_shutdown(s->connecting);
     }
     AIO_WAIT_WHILE(s->ctx, s->reader || s->reconnect_co || s->in_flight);
     nbd_channel_free(s->ch);

@@ -470,7 +470,11 @@ int qcow2_update_header(BlockDriverState *bs)
         }
         pos += n;
     }
-    if (s->qcow_version >= 3) {
+    /*
+     * As QEMU: clusters of 4 KiB or less get no feature table, which
+     * would leave no room for the other extensions (bitmaps) there.
+     */
+    if (s->qcow_version >= 3 && s->cluster_size > 4096) {
         n = header_ext_add(buf + pos, buflen - pos,
                            QCOW2_EXT_MAGIC_FEATURE_TABLE, feature_table,
                            sizeof(feature_table));

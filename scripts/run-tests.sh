@@ -2,7 +2,7 @@
 # run-tests.sh: run Strata's unit tests, then the iotests for each image
 # format in IOTEST_FORMATS, and total them.
 #
-#   scripts/run-tests.sh [CHECK-ARGS...]
+#   scripts/run-tests.sh [BUILD_DIR] [CHECK-ARGS...]
 #
 # CHECK-ARGS go to every tests/qemu-iotests/check run (for example
 # "-g quick", or "--qemu" to run the iotests against Debian's QEMU).
@@ -11,11 +11,16 @@
 # iotests; iotests that were not run count as neither), and the exit
 # status is non-zero if anything failed.
 
-# Formats the iotests run with; add qcow2, qcow, vmdk as their drivers land.
-IOTEST_FORMATS="raw"
+# Formats the iotests run with; add vmdk as its driver lands.
+IOTEST_FORMATS=${IOTEST_FORMATS:-"raw qcow2"}
 
 cd "$(dirname "$0")/.." || exit 1
 BUILD_DIR=${BUILD_DIR:-build}
+# A meson build directory as the first argument (as "make check" passes it).
+if [ $# -gt 0 ] && [ -f "$1/build.ninja" ]; then
+    BUILD_DIR=$1
+    shift
+fi
 
 passed=0
 failed=0

@@ -891,9 +891,9 @@ int bdrv_parse_discard_flags(const char *mode, int *flags)
 
 int bdrv_parse_aio(const char *mode, int *flags)
 {
-    *flags &= ~(BDRV_O_NATIVE_AIO | BDRV_O_IO_URING);
+    *flags &= ~(BDRV_O_NATIVE_AIO | BDRV_O_IO_URING | BDRV_O_AIO_THREADS);
     if (!strcmp(mode, "threads")) {
-        /* nothing */
+        *flags |= BDRV_O_AIO_THREADS;
     } else if (!strcmp(mode, "native")) {
         *flags |= BDRV_O_NATIVE_AIO;
     } else if (!strcmp(mode, "io_uring")) {

@@ -306,6 +306,9 @@ static AioMode default_aio_mode(int flags)
     if (flags & BDRV_O_NATIVE_AIO) {
         return AIO_MODE_NATIVE;
     }
+    if (flags & BDRV_O_AIO_THREADS) {
+        return AIO_MODE_THREADS;
+    }
     if (getenv("STRATA_AIO_DEFAULT")) {
         AioMode m;
         if (parse_aio_mode(getenv("STRATA_AIO_DEFAULT"), &m, NULL) == 0) {

@@ -39,6 +39,7 @@ typedef struct QemuOptsList QemuOptsList;
 #define BDRV_O_NO_IO        0x10000 /* metadata only (qemu-img info) */
 #define BDRV_O_AUTO_RDONLY  0x20000
 #define BDRV_O_IO_URING     0x40000 /* aio=io_uring */
+#define BDRV_O_AIO_THREADS  0x80000 /* aio=threads chosen explicitly */
 
 #define BDRV_O_CACHE_MASK   (BDRV_O_NOCACHE | BDRV_O_NO_FLUSH)
 

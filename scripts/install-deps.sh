@@ -8,7 +8,7 @@ BUILD_PKGS="build-essential meson ninja-build pkg-config python3
 libglib2.0-dev libjansson-dev zlib1g-dev libzstd-dev liburing-dev
 libaio-dev uuid-dev libssh-dev"
 TEST_PKGS="qemu-utils qemu-system-x86 qemu-block-extra libnbd-bin nbdkit
-busybox-static cpio gzip valgrind"
+busybox-static cpio gzip valgrind fio"
 
 pkgs="$BUILD_PKGS"
 if [ "${1:-}" != "--build-only" ]; then

@@ -931,6 +931,44 @@ const BdrvChildClass child_of_bds = {
 };
 
 /*
+ * A backing node is not for others to use while it is one: block most
+ * operations on it (not those that work on chains: commit, stream,
+ * backup), as QEMU does.
+ */
+static void backing_blocker_attach(BdrvChild *c)
+{
+    BlockDriverState *parent = c->opaque;
+
+    if (!c->klass->parent_is_bds || !(c->role & BDRV_CHILD_COW) ||
+        parent->backing_blocker) {
+        return;
+    }
+    error_setg(&parent->backing_blocker,
+               "node is used as backing hd of '%s'",
+               bdrv_get_device_or_node_name(parent));
+    bdrv_op_block_all(c->bs, parent->backing_blocker);
+    bdrv_op_unblock(c->bs, BLOCK_OP_TYPE_COMMIT_TARGET,
+                    parent->backing_blocker);
+    bdrv_op_unblock(c->bs, BLOCK_OP_TYPE_STREAM, parent->backing_blocker);
+    bdrv_op_unblock(c->bs, BLOCK_OP_TYPE_BACKUP_SOURCE,
+                    parent->backing_blocker);
+    bdrv_op_unblock(c->bs, BLOCK_OP_TYPE_BACKUP_TARGET,
+                    parent->backing_blocker);
+}
+
+static void backing_blocker_detach(BdrvChild *c)
+{
+    BlockDriverState *parent = c->opaque;
+
+    if (!c->klass->parent_is_bds || !(c->role & BDRV_CHILD_COW) ||
+        !parent->backing_blocker) {
+        return;
+    }
+    bdrv_op_unblock_all(c->bs, parent->backing_blocker);
+    g_clear_pointer(&parent->backing_blocker, error_free);
+}
+
+/*
  * A parent hears drained_begin once when its child's first drained section
  * starts, and drained_end when the last ends.  An edge that joins or leaves
  * a drained node must get the matching call itself.
@@ -1031,6 +1069,7 @@ BdrvChild *bdrv_attach_child(BlockDriverState *parent_bs,
     }
     bdrv_ref(child);
     bdrv_child_join_drain(c);
+    backing_blocker_attach(c);
     return c;
 }
 
@@ -1050,6 +1089,7 @@ int bdrv_replace_child_bs(BdrvChild *c, BlockDriverState *to, Error **errp)
                    from->node_name);
         return -EPERM;
     }
+    backing_blocker_detach(c);
     QLIST_REMOVE(c, next_parent);
     c->bs = to;
     QLIST_INSERT_HEAD(&to->parents, c, next_parent);
@@ -1058,8 +1098,10 @@ int bdrv_replace_child_bs(BdrvChild *c, BlockDriverState *to, Error **errp)
         c->bs = from;
         QLIST_INSERT_HEAD(&from->parents, c, next_parent);
         bdrv_refresh_perms(to, NULL);
+        backing_blocker_attach(c);
         return -EPERM;
     }
+    backing_blocker_attach(c);
     bdrv_ref(to);
     bdrv_refresh_perms(from, NULL);
     /* The parent follows the drained state of its new child. */
@@ -1166,6 +1208,16 @@ int bdrv_replace_node(BlockDriverState *from, BlockDriverState *to,
     }
     for (i = 0; i < edges->len; i++) {
         c = edges->pdata[i];
+        /* The blocker moves with the backing edge. */
+        if (c->klass->parent_is_bds && (c->role & BDRV_CHILD_COW)) {
+            BlockDriverState *parent = c->opaque;
+
+            if (parent->backing_blocker) {
+                bdrv_op_unblock_all(from, parent->backing_blocker);
+                g_clear_pointer(&parent->backing_blocker, error_free);
+            }
+            backing_blocker_attach(c);
+        }
         bdrv_ref(to);
         /* The parent follows the drained state of its new child. */
         if (to->quiesce_counter && !from->quiesce_counter &&
@@ -1205,6 +1257,7 @@ void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
         parent->file = NULL;
     }
     bdrv_child_leave_drain(child);
+    backing_blocker_detach(child);
     QLIST_REMOVE(child, next);
     QLIST_REMOVE(child, next_parent);
     bdrv_refresh_perms(bs, NULL);

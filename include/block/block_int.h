@@ -168,6 +168,11 @@ struct BlockDriverState {
 
     /* Why operations are refused right now (block/op-blockers.c). */
     QLIST_HEAD(, BdrvOpBlocker) op_blockers[BLOCK_OP_TYPE_MAX];
+    /*
+     * "node is used as backing hd of '<this node>'": blocks most
+     * operations on this node's backing node while it is attached.
+     */
+    Error *backing_blocker;
     /* Added by blockdev-add / --blockdev: blockdev-del may remove it. */
     bool monitor_owned;
     /*

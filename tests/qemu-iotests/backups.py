@@ -81,13 +81,19 @@ class Daemon:
         for job in ids:
             self.show_job_events(job)
 
-    def wait_event(self, name, **match):
-        """Wait for event NAME whose data has the members MATCH; the event
-        stays queued for show_job_events."""
+    def mark(self):
+        """A point in the event stream, for wait_event's SINCE."""
+        self.events += self.qsd.qmp.get_events()
+        return len(self.events)
+
+    def wait_event(self, name, since=0, **match):
+        """Wait for event NAME whose data has the members MATCH (and that
+        came after the mark SINCE); the event stays queued for
+        show_job_events."""
         def found():
             return any(e['event'] == name and
                        all(e['data'].get(k) == v for k, v in match.items())
-                       for e in self.events)
+                       for e in self.events[since:])
         while True:
             self.events += self.qsd.qmp.get_events()
             if found():
@@ -226,7 +232,7 @@ def allocated(path):
     """The data ranges qemu-img map reports for PATH's own layer, as
     (offset, length) pairs, adjacent ones merged (host offsets, and so
     how map splits ranges, depend on the order clusters were written)."""
-    out, status = iotests.run([iotests.REF_QEMU_IMG, 'map',
+    out, status = iotests.run([iotests.REF_QEMU_IMG, 'map', '-U',
                                '--output=json', path])
     ranges = []
     for m in json.loads(out):

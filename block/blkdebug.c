@@ -82,7 +82,7 @@ static bool parse_enum_opt(json_t *d, const char *key,
     }
     *val = qapi_enum_parse(lookup, s, -1, NULL);
     if (*val < 0) {
-        error_setg(errp, "Invalid parameter '%s'", s);
+        error_setg(errp, "invalid parameter value: %s", s);
         return false;
     }
     return true;
@@ -117,7 +117,7 @@ static int add_rule(BDRVBlkdebugState *s, BlkdebugAction action, json_t *d,
         }
     }
     if (!qdict_haskey(d, "event")) {
-        error_setg(errp, "Parameter 'event' is missing");
+        error_setg(errp, "Missing event name for rule");
         return -EINVAL;
     }
     if (!parse_enum_opt(d, "event", &BlkdebugEvent_lookup, -1, &event,
@@ -241,17 +241,23 @@ static int read_config_file(BDRVBlkdebugState *s, const char *path,
             } else if (!strcmp(line, "[set-state]")) {
                 action = ACTION_SET_STATE;
             } else {
-                error_setg(errp, "%s:%d: There is no option group '%.*s'",
-                           path, i + 1, (int)strlen(line) - 2, line + 1);
+                error_setg(errp, "There is no option group '%.*s'",
+                           (int)strlen(line) - 2, line + 1);
                 ret = -EINVAL;
                 break;
             }
             section = json_object();
             continue;
         }
+        if (!section) {
+            error_setg(errp, "no group defined");
+            ret = -EINVAL;
+            break;
+        }
         eq = strchr(line, '=');
-        if (!section || !eq) {
-            error_setg(errp, "%s:%d: Parse error", path, i + 1);
+        if (!eq) {
+            /* A bare word is a key without a value, which no rule has. */
+            error_setg(errp, "Invalid parameter '%s'", line);
             ret = -EINVAL;
             break;
         }
@@ -444,7 +450,7 @@ static void blkdebug_parse_filename(const char *filename, json_t *options,
     rest = filename + strlen("blkdebug:");
     colon = strchr(rest, ':');
     if (!colon) {
-        error_setg(errp, "Illegal syntax: blkdebug:[config]:filename");
+        error_setg(errp, "blkdebug requires both config file and image path");
         return;
     }
     if (colon != rest) {

@@ -1393,13 +1393,22 @@ int qcow2_subcluster_zeroize(BlockDriverState *bs, uint64_t offset,
     int64_t cleared;
     int ret;
 
-    /* Not without v3 or subclusters: there is no zero flag. */
-    if (s->qcow_version < 3) {
-        return -ENOTSUP;
-    }
     assert(QEMU_IS_ALIGNED(offset, s->subcluster_size));
     assert(QEMU_IS_ALIGNED(end_offset, s->subcluster_size) ||
            end_offset >= (uint64_t)bs->total_bytes);
+
+    /*
+     * Version 2 has no zero flag.  Without a backing file an unallocated
+     * cluster reads as zeroes, so deallocating is as good (QEMU does the
+     * same); over a backing file the caller must write real zeroes.
+     */
+    if (s->qcow_version < 3) {
+        if (bs->backing) {
+            return -ENOTSUP;
+        }
+        return qcow2_cluster_discard(bs, offset, bytes,
+                                     QCOW2_DISCARD_REQUEST, false);
+    }
 
     /* Subclusters of the head and tail clusters; whole clusters between. */
     head = MIN(end_offset, ROUND_UP(offset, s->cluster_size)) - offset;

@@ -369,6 +369,50 @@ static int alloc_refcount_block(BlockDriverState *bs, int64_t cluster_index,
     return -EAGAIN;
 }
 
+/*
+ * Clusters needed for the refcount structure (blocks and table) of an image
+ * of @clusters clusters, the structure counting itself.  With
+ * @generous_increase the table gets room for half as many blocks again.
+ */
+int64_t qcow2_refcount_metadata_size(int64_t clusters, size_t cluster_size,
+                                     int refcount_order,
+                                     bool generous_increase,
+                                     uint64_t *refblock_count)
+{
+    int64_t entries_per_table_cluster = cluster_size / REFTABLE_ENTRY_SIZE;
+    int64_t refcounts_per_block = cluster_size * 8 / (1 << refcount_order);
+    int64_t table = 0, blocks = 0, total = 0, last;
+
+    /* Iterate to the fixed point where the structure covers itself. */
+    do {
+        last = total;
+        blocks = DIV_ROUND_UP(clusters + table + blocks, refcounts_per_block);
+        table = DIV_ROUND_UP(blocks, entries_per_table_cluster);
+        total = clusters + blocks + table;
+        if (total == last && generous_increase) {
+            clusters += DIV_ROUND_UP(table, 2);
+            total = 0;
+            generous_increase = false;
+        }
+    } while (total != last);
+
+    if (refblock_count) {
+        *refblock_count = blocks;
+    }
+    return (blocks + table) * cluster_size;
+}
+
+/*
+ * Make the refcount structure cover everything up to @start_offset plus
+ * @additional_clusters, with a new refcount table (and @new_refblock_offset
+ * hooked in at @new_refblock_index, if given).  The caller guarantees that
+ * nothing is allocated from @start_offset on: the refblocks this creates
+ * and the new table go there, counted by themselves, followed by room for
+ * the caller's clusters.  The switch to the new table is one header write,
+ * so a crash leaves either structure whole; the old table is freed after.
+ * This is the layout QEMU produces.  Returns where the caller's area
+ * starts.
+ */
 int64_t qcow2_refcount_area(BlockDriverState *bs, uint64_t start_offset,
                             uint64_t additional_clusters, bool exact_size,
                             int new_refblock_index,
@@ -377,105 +421,124 @@ int64_t qcow2_refcount_area(BlockDriverState *bs, uint64_t start_offset,
     BDRVQcow2State *s = bs->opaque;
     uint64_t start_cluster = start_offset >> s->cluster_bits;
     uint64_t area_rt_index = start_cluster >> s->refcount_block_bits;
-    uint64_t area_refblocks = 0, table_entries, table_clusters;
+    uint64_t total_blocks, table_entries, table_clusters, new_blocks = 0;
+    uint64_t table_offset, end_offset, block_offset;
     uint64_t old_table_offset = s->refcount_table_offset;
     uint64_t old_table_clusters;
-    uint64_t table_offset, area_clusters;
     g_autofree uint64_t *new_table = NULL;
-    g_autofree uint8_t *block = NULL;
     struct {
         uint64_t offset;
         uint32_t clusters;
     } __attribute__((packed)) hdr;
     int ret;
 
-    assert(QEMU_IS_ALIGNED(start_cluster, s->refcount_block_size));
+    assert(offset_into_cluster(s, start_offset) == 0);
 
-    /* Refblocks for the area must cover the area itself: iterate. */
-    for (;;) {
-        uint64_t needed;
-
-        table_entries = MAX((uint64_t)s->refcount_table_size,
-                            MAX((uint64_t)new_refblock_index + 1,
-                                area_rt_index + area_refblocks +
-                                DIV_ROUND_UP(additional_clusters,
-                                             s->refcount_block_size)));
-        if (!exact_size) {
-            /* Leave room to grow. */
-            table_entries = table_entries * 3 / 2 + 1;
-        }
-        table_clusters = size_to_clusters(s, table_entries *
-                                          REFTABLE_ENTRY_SIZE);
-        table_entries = table_clusters * (s->cluster_size /
-                                          REFTABLE_ENTRY_SIZE);
-        area_clusters = area_refblocks + table_clusters + additional_clusters;
-        needed = DIV_ROUND_UP(area_clusters, s->refcount_block_size);
-        if (needed <= area_refblocks) {
-            break;
-        }
-        area_refblocks = needed;
+    qcow2_refcount_metadata_size(start_cluster + additional_clusters,
+                                 s->cluster_size, s->refcount_order,
+                                 !exact_size, &total_blocks);
+    if (total_blocks > QCOW_MAX_REFTABLE_SIZE) {
+        return -EFBIG;
     }
-    if (table_entries * REFTABLE_ENTRY_SIZE > QCOW_MAX_REFTABLE_SIZE) {
+    table_entries = exact_size ? total_blocks
+                               : total_blocks + DIV_ROUND_UP(total_blocks, 2);
+    table_entries = ROUND_UP(table_entries,
+                             s->cluster_size / REFTABLE_ENTRY_SIZE);
+    table_clusters = table_entries * REFTABLE_ENTRY_SIZE / s->cluster_size;
+    if (table_entries > QCOW_MAX_REFTABLE_SIZE) {
         return -EFBIG;
     }
 
     new_table = g_try_new0(uint64_t, table_entries);
-    block = g_try_malloc0(s->cluster_size);
-    if (!new_table || !block) {
+    if (!new_table) {
         return -ENOMEM;
     }
-    for (uint64_t i = 0; i < s->refcount_table_alloc; i++) {
+    /* Blocks beyond a smaller table cover only the (empty) area. */
+    for (uint64_t i = 0; i < MIN(table_entries, s->refcount_table_alloc);
+         i++) {
         new_table[i] = s->refcount_table[i];
     }
     if (new_refblock_offset) {
+        assert(new_refblock_index < total_blocks);
         new_table[new_refblock_index] = new_refblock_offset;
     }
-
-    /* Refblocks first, then the table, then the caller's clusters. */
-    table_offset = start_offset + area_refblocks * s->cluster_size;
-    for (uint64_t i = 0; i < area_refblocks; i++) {
-        uint64_t rb_offset = start_offset + i * s->cluster_size;
-        uint64_t first = i * s->refcount_block_size;
-
-        memset(block, 0, s->cluster_size);
-        for (uint64_t j = 0; j < s->refcount_block_size &&
-             first + j < area_clusters; j++) {
-            set_refcount(s, block, j, 1);
+    for (uint64_t i = area_rt_index; i < total_blocks; i++) {
+        if (!new_table[i]) {
+            new_blocks++;
         }
-        ret = bdrv_pwrite(bs->file, rb_offset, s->cluster_size, block, 0);
+    }
+    table_offset = start_offset + new_blocks * s->cluster_size;
+    end_offset = table_offset + table_clusters * s->cluster_size;
+
+    /* Create the missing refblocks; count the area's metadata in all. */
+    block_offset = start_offset;
+    for (uint64_t i = area_rt_index; i < total_blocks; i++) {
+        uint64_t first_covered = (i << s->refcount_block_bits) <<
+                                 s->cluster_bits;
+        void *block;
+
+        if (new_table[i]) {
+            ret = qcow2_cache_get(bs, s->refcount_block_cache, new_table[i],
+                                  &block);
+        } else {
+            ret = qcow2_cache_get_empty(bs, s->refcount_block_cache,
+                                        block_offset, &block);
+            if (ret == 0) {
+                memset(block, 0, s->cluster_size);
+                qcow2_cache_entry_mark_dirty(s->refcount_block_cache, block);
+                new_table[i] = block_offset;
+                block_offset += s->cluster_size;
+            }
+        }
         if (ret < 0) {
             return ret;
         }
-        new_table[area_rt_index + i] = rb_offset;
-        /* A stale cached copy of whatever lived there must go. */
-        {
-            void *stale = qcow2_cache_is_table_offset(s->refcount_block_cache,
-                                                      rb_offset);
-            if (stale) {
-                qcow2_cache_discard(s->refcount_block_cache, stale);
+        if (first_covered < end_offset) {
+            uint64_t j = first_covered < start_offset
+                         ? (start_offset - first_covered) >> s->cluster_bits
+                         : 0;
+            uint64_t end = MIN((end_offset - first_covered) >> s->cluster_bits,
+                               (uint64_t)s->refcount_block_size);
+
+            for (; j < end; j++) {
+                if (get_refcount(s, block, j) != 0) {
+                    qcow2_cache_put(s->refcount_block_cache, &block);
+                    qcow2_signal_corruption(bs, true, first_covered +
+                                            (j << s->cluster_bits),
+                                            s->cluster_size, "Cluster %#"
+                                            PRIx64 " past the end of the "
+                                            "image is in use",
+                                            first_covered +
+                                            (j << s->cluster_bits));
+                    return -EIO;
+                }
+                set_refcount(s, block, j, 1);
             }
+            qcow2_cache_entry_mark_dirty(s->refcount_block_cache, block);
         }
+        qcow2_cache_put(s->refcount_block_cache, &block);
+    }
+    assert(block_offset == table_offset);
+
+    ret = qcow2_cache_flush(bs, s->refcount_block_cache);
+    if (ret < 0) {
+        return ret;
     }
     for (uint64_t i = 0; i < table_entries; i++) {
         new_table[i] = htobe64(new_table[i]);
     }
-    ret = bdrv_pwrite(bs->file, table_offset,
-                      table_entries * REFTABLE_ENTRY_SIZE, new_table, 0);
+    ret = bdrv_pwrite_sync(bs->file, table_offset,
+                           table_entries * REFTABLE_ENTRY_SIZE, new_table, 0);
     for (uint64_t i = 0; i < table_entries; i++) {
         new_table[i] = be64toh(new_table[i]);
     }
     if (ret < 0) {
         return ret;
     }
-    ret = bdrv_flush(bs->file->bs);
-    if (ret < 0) {
-        return ret;
-    }
 
-    /* Switch to the new table in one header write. */
+    /* refcount_table_offset and _clusters are adjacent at byte 48. */
     hdr.offset = htobe64(table_offset);
     hdr.clusters = htobe32(table_clusters);
-    /* refcount_table_offset and _clusters are adjacent at byte 48. */
     ret = bdrv_pwrite_sync(bs->file, 48, sizeof(hdr), &hdr, 0);
     if (ret < 0) {
         return ret;
@@ -491,7 +554,7 @@ int64_t qcow2_refcount_area(BlockDriverState *bs, uint64_t start_offset,
                             old_table_clusters << s->cluster_bits,
                             QCOW2_DISCARD_OTHER);
     }
-    return table_offset + table_clusters * s->cluster_size;
+    return end_offset;
 }
 
 /* ---- discards of freed clusters ---- */

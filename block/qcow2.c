@@ -2018,6 +2018,97 @@ static int coroutine_fn preallocate_co(BlockDriverState *bs, uint64_t offset,
     return 0;
 }
 
+/*
+ * falloc/full preallocation of guest [old_length, new_length) in the image
+ * file itself: refcount structures that cover the new area are made first
+ * (at the end of the file), then the data clusters follow them in one run
+ * that the file allocates in one go, then the L2 entries are linked.  This
+ * is QEMU's layout, so the images are the same byte for byte.
+ */
+static int coroutine_fn preallocate_file_area(BlockDriverState *bs,
+                                              uint64_t old_length,
+                                              uint64_t new_length,
+                                              PreallocMode mode, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t file_size, last_cluster, area_start, allocated;
+    uint64_t nb_data, nb_l2, host_offset, guest_offset;
+    int ret;
+
+    file_size = bdrv_getlength(bs->file->bs);
+    if (file_size < 0) {
+        error_setg_errno(errp, -file_size, "Failed to inquire current file "
+                         "length");
+        return file_size;
+    }
+    last_cluster = qcow2_get_last_cluster(bs, file_size);
+    if (last_cluster >= 0) {
+        file_size = (last_cluster + 1) * s->cluster_size;
+    } else {
+        file_size = ROUND_UP(file_size, s->cluster_size);
+    }
+
+    nb_data = (ROUND_UP(new_length, s->cluster_size) -
+               start_of_cluster(s, old_length)) >> s->cluster_bits;
+    /*
+     * L2 tables are allocated wherever they fit; the new refcount blocks
+     * only need to be able to count them (one more for an unaligned head
+     * or tail), so that linking allocates no refcount metadata.
+     */
+    nb_l2 = DIV_ROUND_UP(nb_data, s->cluster_size / l2_entry_size(s)) + 1;
+    area_start = qcow2_refcount_area(bs, file_size, nb_data + nb_l2, true,
+                                     0, 0);
+    if (area_start < 0) {
+        error_setg_errno(errp, -area_start, "Failed to resize refcount "
+                         "structures");
+        return area_start;
+    }
+    allocated = qcow2_alloc_clusters_at(bs, area_start, nb_data);
+    if (allocated < 0) {
+        error_setg_errno(errp, -allocated, "Failed to allocate data "
+                         "clusters");
+        return allocated;
+    }
+    assert((uint64_t)allocated == nb_data);
+
+    ret = bdrv_co_truncate(bs->file, area_start + nb_data * s->cluster_size,
+                           false, mode, 0, errp);
+    if (ret < 0) {
+        error_prepend(errp, "Failed to resize underlying file: ");
+        qcow2_free_clusters(bs, area_start, nb_data * s->cluster_size,
+                            QCOW2_DISCARD_OTHER);
+        return ret;
+    }
+
+    host_offset = area_start;
+    guest_offset = old_length;
+    while (nb_data) {
+        uint64_t n = MIN(nb_data, (uint64_t)s->l2_slice_size -
+                         offset_to_l2_slice_index(s, guest_offset));
+        QCowL2Meta m = {
+            .offset = start_of_cluster(s, guest_offset),
+            .alloc_offset = host_offset,
+            .nb_clusters = n,
+            .cow_start = { 0, offset_into_cluster(s, guest_offset) },
+            .cow_end = { n << s->cluster_bits, 0 },
+            .prealloc = true,
+        };
+
+        qemu_co_queue_init(&m.dependent_requests);
+        ret = qcow2_alloc_cluster_link_l2(bs, &m);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to update L2 tables");
+            qcow2_free_clusters(bs, host_offset, nb_data * s->cluster_size,
+                                QCOW2_DISCARD_NEVER);
+            return ret;
+        }
+        guest_offset = m.offset + (n << s->cluster_bits);
+        host_offset += n << s->cluster_bits;
+        nb_data -= n;
+    }
+    return 0;
+}
+
 static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
                                           bool exact, PreallocMode prealloc,
                                           BdrvRequestFlags flags,
@@ -2141,25 +2232,9 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
         }
         break;
     case PREALLOC_MODE_FALLOC:
-    case PREALLOC_MODE_FULL: {
-        /*
-         * Reserve the space first (data, L2 tables, refcount metadata, with
-         * room to spare), allocate within it, then cut off what was not
-         * needed.
-         */
-        int64_t file_len = bdrv_getlength(s->data_file->bs);
-        uint64_t new_clusters = size_to_clusters(s, offset - old_length) + 1;
-        uint64_t reserve = new_clusters + size_to_l1(s, offset) + 2 +
-                           DIV_ROUND_UP(new_clusters + size_to_l1(s, offset),
-                                        s->refcount_block_size) + 2;
-        int64_t last_cluster;
-
-        if (file_len < 0) {
-            ret = file_len;
-            error_setg_errno(errp, -ret, "Failed to get file size");
-            goto fail;
-        }
+    case PREALLOC_MODE_FULL:
         if (has_data_file(bs)) {
+            /* Metadata here, the space in the data file. */
             ret = preallocate_co(bs, old_length, offset,
                                  PREALLOC_MODE_METADATA, errp);
             if (ret < 0) {
@@ -2172,34 +2247,11 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
             }
             break;
         }
-        file_len = ROUND_UP(file_len, s->cluster_size);
-        ret = bdrv_co_truncate(bs->file, file_len + reserve *
-                               s->cluster_size, false, prealloc, 0, errp);
+        ret = preallocate_file_area(bs, old_length, offset, prealloc, errp);
         if (ret < 0) {
             goto fail;
-        }
-        ret = preallocate_co(bs, old_length, offset, PREALLOC_MODE_OFF,
-                             errp);
-        if (ret < 0) {
-            goto fail;
-        }
-        ret = qcow2_write_caches(bs);
-        if (ret < 0) {
-            error_setg_errno(errp, -ret, "Failed to write metadata");
-            goto fail;
-        }
-        last_cluster = qcow2_get_last_cluster(bs, bdrv_getlength(
-                                                  bs->file->bs));
-        if (last_cluster >= 0) {
-            ret = bdrv_co_truncate(bs->file, (last_cluster + 1) *
-                                   s->cluster_size, false, PREALLOC_MODE_OFF,
-                                   0, errp);
-            if (ret < 0) {
-                goto fail;
-            }
         }
         break;
-    }
     default:
         abort();
     }
@@ -2239,6 +2291,146 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
 fail:
     qemu_co_mutex_unlock(&s->lock);
     return ret;
+}
+
+/* ---- emptying (qemu-img commit) ---- */
+
+/*
+ * Reset the image to the state of a new one: header, refcount table, one
+ * refblock and an empty L1 table, the file cut after them.  The refcounts
+ * are wrong while this runs, so the dirty bit is set first: a crash in
+ * between leaves an image that open repairs.
+ */
+static int make_completely_empty(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int l1_clusters = DIV_ROUND_UP(s->l1_size, s->cluster_size /
+                                   (int)sizeof(uint64_t));
+    uint64_t l1_bytes = (uint64_t)s->l1_size * sizeof(uint64_t);
+    uint64_t *table;
+    uint64_t be_entry;
+    int64_t offset;
+    Error *local_err = NULL;
+    struct {
+        uint64_t l1_offset;
+        uint64_t reftable_offset;
+        uint32_t reftable_clusters;
+    } __attribute__((packed)) hdr;
+    int ret;
+
+    ret = qcow2_cache_empty(bs, s->l2_table_cache);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_cache_empty(bs, s->refcount_block_cache);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_mark_dirty(bs);
+    if (ret < 0) {
+        return ret;
+    }
+
+    /* From here on the on-disk refcounts do not match the references. */
+    ret = bdrv_pwrite_zeroes(bs->file, s->l1_table_offset,
+                             (int64_t)l1_clusters * s->cluster_size, 0);
+    if (ret < 0) {
+        goto broken;
+    }
+    memset(s->l1_table, 0, l1_bytes);
+    /* Room for the reftable, one refblock and the L1 table after the header. */
+    ret = bdrv_pwrite_zeroes(bs->file, s->cluster_size,
+                             (int64_t)(2 + l1_clusters) * s->cluster_size, 0);
+    if (ret < 0) {
+        goto broken;
+    }
+    hdr.l1_offset = htobe64(3ULL * s->cluster_size);
+    hdr.reftable_offset = htobe64(s->cluster_size);
+    hdr.reftable_clusters = htobe32(1);
+    /* l1_table_offset, refcount_table_offset and _clusters: bytes 40..59. */
+    ret = bdrv_pwrite_sync(bs->file, 40, sizeof(hdr), &hdr, 0);
+    if (ret < 0) {
+        goto broken;
+    }
+    s->l1_table_offset = 3ULL * s->cluster_size;
+
+    be_entry = htobe64(2ULL * s->cluster_size);
+    ret = bdrv_pwrite_sync(bs->file, s->cluster_size, sizeof(be_entry),
+                           &be_entry, 0);
+    if (ret < 0) {
+        goto broken;
+    }
+    table = g_new0(uint64_t, 1);
+    table[0] = 2ULL * s->cluster_size;
+    qcow2_reftable_replace(s, table, 1);
+    s->refcount_table_offset = s->cluster_size;
+    s->refcount_table_size = s->cluster_size / sizeof(uint64_t);
+    s->free_cluster_index = 0;
+
+    /* Count header, reftable, refblock and L1 table: clusters 0 to 3+. */
+    assert(3 + l1_clusters <= s->refcount_block_size);
+    offset = qcow2_alloc_clusters(bs, 3ULL * s->cluster_size + l1_bytes);
+    if (offset < 0) {
+        ret = offset;
+        goto broken;
+    }
+    assert(offset == 0);
+
+    ret = qcow2_mark_clean(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = bdrv_truncate(bs->file, (int64_t)(3 + l1_clusters) * s->cluster_size,
+                        false, PREALLOC_MODE_OFF, 0, &local_err);
+    if (ret < 0) {
+        error_report_err(local_err);
+        return ret;
+    }
+    return 0;
+
+broken:
+    /* The in-memory refcounts cannot be trusted any more: stop using it. */
+    bs->drv = NULL;
+    return ret;
+}
+
+static int qcow2_make_empty(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t step = QEMU_ALIGN_DOWN(INT_MAX, s->cluster_size);
+    int64_t end = bs->total_bytes;
+    int l1_clusters = DIV_ROUND_UP(s->l1_size, s->cluster_size /
+                                   (int)sizeof(uint64_t));
+    int ret = 0;
+
+    /*
+     * Resetting needs the dirty bit (v3), nothing else that owns clusters
+     * (snapshots, bitmaps, encryption, a data file), and the first
+     * clusters must fit in one refblock.
+     */
+    if (s->qcow_version >= 3 && !s->nb_snapshots && !s->nb_bitmaps &&
+        3 + l1_clusters <= s->refcount_block_size &&
+        s->crypt_method_header != QCOW_CRYPT_LUKS && !has_data_file(bs)) {
+        return make_completely_empty(bs);
+    }
+    /* Otherwise drop every cluster the active L1 table references. */
+    for (int64_t offset = 0; offset < end; offset += step) {
+        ret = qcow2_cluster_discard(bs, offset, MIN(step, end - offset),
+                                    QCOW2_DISCARD_SNAPSHOT, true);
+        if (ret < 0) {
+            break;
+        }
+    }
+    return ret;
+}
+
+/*
+ * The space the image file takes; an external data file is not counted
+ * (as QEMU 7.2's qemu-img info shows it).
+ */
+static int64_t qcow2_get_allocated_file_size(BlockDriverState *bs)
+{
+    return bdrv_get_allocated_file_size(bs->file->bs);
 }
 
 /* ---- information ---- */
@@ -2859,38 +3051,6 @@ static int coroutine_fn qcow2_co_create_opts(BlockDriver *drv,
 
 /* ---- measure ---- */
 
-/* Clusters of refcount metadata needed for @clusters (table and blocks). */
-static int64_t qcow2_refcount_metadata_size(int64_t clusters,
-                                            size_t cluster_size,
-                                            int refcount_order,
-                                            bool generous_increase,
-                                            uint64_t *refblock_count)
-{
-    int64_t blocks_per_table_cluster = cluster_size / sizeof(uint64_t);
-    int64_t refcounts_per_block = cluster_size * 8 / (1 << refcount_order);
-    int64_t table = 0;  /* number of refcount table clusters */
-    int64_t blocks = 0; /* number of refcount block clusters */
-    int64_t last;
-    int64_t n = 0;
-
-    do {
-        last = n;
-        blocks = DIV_ROUND_UP(clusters + table + blocks, refcounts_per_block);
-        table = DIV_ROUND_UP(blocks, blocks_per_table_cluster);
-        n = clusters + blocks + table;
-        if (n == last && generous_increase) {
-            clusters += DIV_ROUND_UP(table, 2);
-            n = 0; /* force another loop */
-            generous_increase = false;
-        }
-    } while (n != last);
-
-    if (refblock_count) {
-        *refblock_count = blocks;
-    }
-    return (blocks + table) * cluster_size;
-}
-
 static int64_t qcow2_calc_prealloc_size(int64_t total_size,
                                         size_t cluster_size,
                                         int refcount_order, bool extended_l2)
@@ -3084,6 +3244,8 @@ BlockDriver bdrv_qcow2 = {
     .bdrv_co_writev_vmstate = qcow2_co_writev_vmstate,
     .bdrv_co_block_status = qcow2_co_block_status,
     .bdrv_co_truncate = qcow2_co_truncate,
+    .bdrv_make_empty = qcow2_make_empty,
+    .bdrv_get_allocated_file_size = qcow2_get_allocated_file_size,
     .bdrv_co_check = qcow2_co_check,
     .bdrv_getlength = qcow2_getlength,
     .bdrv_get_info = qcow2_get_info,

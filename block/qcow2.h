@@ -507,6 +507,10 @@ int qcow2_get_refcount(BlockDriverState *bs, int64_t cluster_index,
 int qcow2_update_cluster_refcount(BlockDriverState *bs, int64_t cluster_index,
                                   uint64_t addend, bool decrease,
                                   Qcow2DiscardType type);
+int64_t qcow2_refcount_metadata_size(int64_t clusters, size_t cluster_size,
+                                     int refcount_order,
+                                     bool generous_increase,
+                                     uint64_t *refblock_count);
 int64_t qcow2_refcount_area(BlockDriverState *bs, uint64_t offset,
                             uint64_t additional_clusters, bool exact_size,
                             int new_refblock_index,

@@ -115,7 +115,7 @@ int img_snapshot(int argc, char **argv)
         dump_snapshots(blk_bs(blk));
         break;
     case SNAPSHOT_CREATE: {
-        QEMUSnapshotInfo sn = { .icount = UINT64_MAX };
+        QEMUSnapshotInfo sn = { 0 };   /* qemu-img records icount 0 */
         int64_t now = g_get_real_time();
 
         g_strlcpy(sn.name, name, sizeof(sn.name));
